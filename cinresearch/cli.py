@@ -1,0 +1,216 @@
+"""The ``cinresearch`` command line: synth → load → build → report.
+
+Each command is one stage of the pipeline; each reads and writes the store, so any stage can be
+re-run alone. Run ``cinresearch COMMAND --help`` for what a command does and its options.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help=(
+        "Research toolkit for England's Children in Need census and linked data.\n\n"
+        "Typical run on synthetic data:\n\n"
+        "  cinresearch synth --out data/synth --las 10 --years 2018-2024 --seed 1\n\n"
+        "  cinresearch load data/synth --store data/store --demo-key\n\n"
+        "  cinresearch build --store data/store\n\n"
+        "  cinresearch report --store data/store --year 2024 --out reports/2024"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _years(text: str) -> tuple[int, int]:
+    try:
+        if "-" in text:
+            start, end = (int(x) for x in text.split("-", 1))
+        else:
+            start = end = int(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected YEAR or FIRST-LAST (e.g. 2018-2024), got {text!r}"
+        ) from None
+    if start > end:
+        raise typer.BadParameter(f"first year {start} is after last year {end}")
+    return start, end
+
+
+@app.command()
+def load(
+    paths: list[Path] = typer.Argument(
+        ..., help="CIN XML returns, SSDA903/NPD/population CSVs, or folders of them."
+    ),
+    store: Path = typer.Option(..., "--store", help="Store folder (created if missing)."),
+    demo_key: bool = typer.Option(
+        False,
+        "--demo-key",
+        help="Use the public demo pseudonymisation key. For synthetic data only; real data needs "
+        "CINRESEARCH_KEY or CINRESEARCH_KEY_FILE.",
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Re-load files already in the store unchanged."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Load input files into the store: validate, pseudonymise, quarantine bad records.
+
+    Each file's kind is recognised from its content. Identifiers are replaced by keyed hashes
+    before anything is written. Records that break a rule go to the `rejects` table with file,
+    line, rule and message; the rest of the file still loads. A file that is not readable at all
+    (truncated, not XML, wrong root) is reported and leaves the store as it was; the command then
+    exits with status 1. Loading the same file again changes nothing.
+    """
+    from cinresearch.io.loader import load_paths
+    from cinresearch.pseudonymise import KeyError_, load_key
+    from cinresearch.store import Store
+
+    try:
+        key = load_key(demo=demo_key)
+    except KeyError_ as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    try:
+        report = load_paths(paths, Store(store), key, progress=not quiet)
+    except FileNotFoundError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"Load report — {store}")
+    for column in (
+        "file",
+        "kind",
+        "status",
+        "rows loaded",
+        "rejected",
+        "flagged",
+        "reconciled",
+        "detail",
+    ):
+        table.add_column(column)
+    for outcome in report.outcomes:
+        counts = outcome.counts
+        rows = sum(counts.get("rows", {}).values()) if counts else 0
+        table.add_row(
+            outcome.file,
+            outcome.kind or "-",
+            outcome.status,
+            str(rows) if counts else "-",
+            str(counts.get("rejected", "-")),
+            str(counts.get("flagged", "-")),
+            ("yes" if counts.get("balanced") else "NO") if counts else "-",
+        )
+    console.print(table)
+    for outcome in report.outcomes:
+        if outcome.status in ("loaded", "skipped"):
+            console.print(f"  {outcome.file}: {outcome.message}")
+    console.print(f"load report saved to {store / 'reports' / 'load_report.json'}")
+    for outcome in report.failed:
+        console.print(f"[red]error:[/] {outcome.message}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def synth(
+    out: Path = typer.Option(
+        Path("data/synth"), "--out", help="Output folder for the generated files."
+    ),
+    las: int = typer.Option(10, "--las", help="Number of local authorities (up to 152)."),
+    years: str = typer.Option(
+        "2018-2024", "--years", help="Census years, e.g. 2018-2024 (2018 = 2017-18)."
+    ),
+    scale: int = typer.Option(
+        2000, "--scale", help="Referrals per LA per year, roughly (national ≈ 4,300)."
+    ),
+    seed: int = typer.Option(1, "--seed", help="Random seed: same seed, same files."),
+    mess: bool = typer.Option(
+        False, "--mess", help="Add realistic faults for testing the loaders."
+    ),
+) -> None:
+    """Generate synthetic linked data in the real formats (CIN XML, SSDA903, NPD, population).
+
+    Calibrated to the published 2017-18 national figures, with planted effects documented in
+    data_contracts/synth_effects.yaml so that analyses can be checked against known answers.
+    """
+    from cinresearch.synth import generate
+
+    first, last = _years(years)
+    summary = generate(out, las=las, years=(first, last), scale=scale, seed=seed, mess=mess)
+    console.print(f"[green]wrote[/] synthetic data to {out}")
+    console.print(summary)
+
+
+@app.command()
+def build(
+    store: Path = typer.Option(..., "--store", help="Store folder that `cinresearch load` wrote."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress output."),
+) -> None:
+    """Build journeys: merge annual returns into episodes, events and linked outcomes.
+
+    Writes the derived tables (episodes, events, children_longitudinal, merge_audit, link
+    reports) into the store and a reconciliation report into <store>/reports/build_report.json.
+    """
+    from cinresearch.journeys import build_journeys
+    from cinresearch.store import Store
+
+    report = build_journeys(Store(store), progress=not quiet)
+    console.print(report)
+
+
+@app.command()
+def report(
+    store: Path = typer.Option(..., "--store", help="Store with built journeys."),
+    year: int = typer.Option(..., "--year", help="Census year of the report (2024 = 2023-24)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default reports/<year>)."),
+    la: list[str] = typer.Option(
+        None, "--la", help="LA code for a benchmarking pack; repeat, or 'all'."
+    ),
+    suppression: int = typer.Option(
+        5, "--suppression-threshold", help="Counts 1..N are suppressed."
+    ),
+) -> None:
+    """Run the notebooks with papermill and render the annual report as HTML + EES CSVs."""
+    from cinresearch.reports import build_report
+
+    target = out or Path("reports") / str(year)
+    index = build_report(
+        store=store, year=year, out=target, las=la or [], suppression_threshold=suppression
+    )
+    console.print(f"[green]report:[/] {index}")
+
+
+@app.command()
+def rejects(
+    store: Path = typer.Option(..., "--store", help="Store folder."),
+    limit: int = typer.Option(20, "--limit", help="Rows to show per rule."),
+) -> None:
+    """Summarise quarantined and flagged records by table and rule."""
+    import polars as pl
+
+    from cinresearch.store import Store
+
+    frame = Store(store).read("rejects")
+    summary = (
+        frame.group_by("table", "rule", "action", "message").len().sort("len", descending=True)
+    )
+    table = Table(title=f"Rejects — {store}")
+    for column in ("table", "rule", "action", "message", "records"):
+        table.add_column(column)
+    for row in summary.head(limit).iter_rows():
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    console.print(
+        f"{frame.filter(pl.col('action') == 'rejected').height} rejected, "
+        f"{frame.filter(pl.col('action') == 'flagged').height} flagged"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,976 @@
+"""Streaming reader for CIN census XML returns (all census years 2017-18 onward).
+
+The file is read with ``lxml.etree.iterparse`` one ``<Child>`` at a time; each child is turned
+into plain column lists and cleared, and the lists are compacted into polars frames every
+``chunk_children`` children, so memory stays flat on national files with over a million
+children. Identifiers are pseudonymised as they are read (:mod:`cinresearch.pseudonymise`).
+
+Tolerated, as real returns contain them: stray text between elements, booleans as 0/1 or
+true/false in any case, an XML declaration or none, a UTF-8 BOM, a default namespace,
+lower-case codes and padded values, ``GenderCurrent`` or ``Sex`` in any year. Refused, as a
+clean :class:`CinFileError` naming the file and line: malformed or truncated XML, a wrong root,
+a missing header (LA / year), a DTD (entity expansion and external entities are never resolved).
+
+Every ``<Child>``, ``<CINdetails>``, ``<Assessments>``, ``<CINPlanDates>``, ``<Section47>``,
+``<ChildProtectionPlans>``, ``<CPPreviewDate>`` and ``<Disability>`` read ends either in its
+table or in ``rejects`` (with file, line, rule and message); :class:`CinLoad.reconciliation`
+proves it. A rejected child takes its episodes with it, and a rejected episode its nested
+records, each recorded as ``parent_rejected``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+from lxml import etree
+
+from cinresearch import contracts
+from cinresearch.contracts import CONTRACTS_DIR
+from cinresearch.pseudonymise import Pseudonymiser, upn_is_valid
+
+_FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
+KNOWN_YEARS: tuple[int, ...] = tuple(_FORMAT["years"])
+TRUE_VALUES = frozenset(_FORMAT["booleans"][True])
+FALSE_VALUES = frozenset(_FORMAT["booleans"][False])
+
+CIN_TABLES = (
+    "children",
+    "disabilities",
+    "referrals",
+    "assessments",
+    "cin_plans",
+    "section47",
+    "cp_plans",
+    "cpp_reviews",
+)
+
+# XML element -> raw column, per record kind. Element names that changed between years are
+# mapped here, in one place (see data_contracts/cin_census.yaml).
+CHILD_FIELDS = {
+    "LAchildID": "la_child_id",
+    "UPN": "upn",
+    "FormerUPN": "former_upn",
+    "UPNunknown": "upn_unknown",
+    "PersonBirthDate": "birth_date",
+    "ExpectedPersonBirthDate": "expected_birth_date",
+    "GenderCurrent": "gender_current",
+    "Sex": "sex_code",
+    "PersonDeathDate": "death_date",
+    "Ethnicity": "ethnicity",
+}
+EPISODE_FIELDS = {
+    "CINreferralDate": "referral_date",
+    "ReferralSource": "referral_source",
+    "PrimaryNeedCode": "primary_need",
+    "CINclosureDate": "closure_date",
+    "ReasonForClosure": "closure_reason",
+    "DateOfInitialCPC": "icpc_date",
+    "ReferralNFA": "referral_nfa",
+}
+ASSESSMENT_FIELDS = {
+    "AssessmentActualStartDate": "assessment_start",
+    "AssessmentInternalReviewDate": "assessment_review",
+    "AssessmentAuthorisationDate": "assessment_authorised",
+}
+CIN_PLAN_FIELDS = {"CINPlanStartDate": "cin_plan_start", "CINPlanEndDate": "cin_plan_end"}
+S47_FIELDS = {
+    "S47ActualStartDate": "s47_start",
+    "InitialCPCtarget": "icpc_target",
+    "DateOfInitialCPC": "icpc_date",
+    "ICPCnotRequired": "icpc_not_required",
+}
+CPP_FIELDS = {
+    "CPPstartDate": "cpp_start",
+    "CPPendDate": "cpp_end",
+    "InitialCategoryOfAbuse": "initial_category",
+    "LatestCategoryOfAbuse": "latest_category",
+    "NumberOfPreviousCPP": "previous_cpps",
+}
+CONTAINERS = {"ChildIdentifiers", "ChildCharacteristics"}
+
+
+class CinFileError(Exception):
+    """A file-level problem: the file cannot be read as a CIN return. Names file and line."""
+
+    def __init__(self, path: str | os.PathLike[str], line: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        where = f"{Path(path).name}:{line}" if line else Path(path).name
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class Header:
+    la_code: str
+    census_year: int
+    reference_date: date
+    collection_start: date
+    line: int | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CinLoad:
+    """Tables, rejects and counts from one CIN return."""
+
+    source_file: str
+    header: Header
+    tables: dict[str, pl.DataFrame]
+    rejects: pl.DataFrame
+    elements_read: dict[str, int]
+    elements_seen: dict[str, int]
+    detected: str
+    rejected_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconciliation(self) -> pl.DataFrame:
+        """Per element: read = loaded + rejected (``balanced`` must be true everywhere)."""
+        rejected_by = self.rejected_counts
+        rows = []
+        for element, table in ELEMENT_TABLE.items():
+            read = self.elements_read.get(element, 0)
+            loaded = self.tables[table].height
+            if table == "disabilities":
+                read -= self.elements_read.get("Disability:NONE", 0)
+            n_rej = rejected_by.get(table, 0)
+            rows.append((element, table, read, loaded, n_rej, read == loaded + n_rej))
+        return pl.DataFrame(
+            rows,
+            schema={
+                "element": pl.String,
+                "table": pl.String,
+                "read": pl.Int64,
+                "loaded": pl.Int64,
+                "rejected": pl.Int64,
+                "balanced": pl.Boolean,
+            },
+            orient="row",
+        )
+
+    def counts(self) -> dict[str, Any]:
+        rec = self.reconciliation
+        return {
+            "elements": {
+                r["element"]: {k: r[k] for k in ("read", "loaded", "rejected")}
+                for r in rec.to_dicts()
+            },
+            "rows": {t: f.height for t, f in self.tables.items()},
+            "rejected": int(self.rejects.filter(pl.col("action") == "rejected").height),
+            "flagged": int(self.rejects.filter(pl.col("action") == "flagged").height),
+            "balanced": bool(rec.get_column("balanced").all()),
+        }
+
+
+ELEMENT_TABLE = {
+    "Child": "children",
+    "Disability": "disabilities",
+    "CINdetails": "referrals",
+    "Assessments": "assessments",
+    "CINPlanDates": "cin_plans",
+    "Section47": "section47",
+    "ChildProtectionPlans": "cp_plans",
+    "CPPreviewDate": "cpp_reviews",
+}
+
+
+def _local(tag: Any) -> str | None:
+    if not isinstance(tag, str):
+        return None  # comments, processing instructions
+    return tag.rpartition("}")[2] if tag[0] == "{" else tag
+
+
+def _text(elem: etree._Element) -> str | None:
+    text = elem.text
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None
+
+
+class _Columns:
+    """Column lists for one raw table, compacted to a polars frame every chunk."""
+
+    def __init__(self, names: list[str]):
+        self.names = names
+        self.data: dict[str, list[Any]] = {n: [] for n in names}
+        self.frames: list[pl.DataFrame] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        for name in self.names:
+            self.data[name].append(row.get(name))
+
+    def flush(self) -> None:
+        if self.data[self.names[0]]:
+            self.frames.append(self._frame(self.data))
+            self.data = {n: [] for n in self.names}
+
+    def _frame(self, data: dict[str, list[Any]]) -> pl.DataFrame:
+        schema = {
+            n: (
+                pl.Int64
+                if n.endswith(("_seq", "line"))
+                else pl.List(pl.String)
+                if n == "factors"
+                else pl.String
+            )
+            for n in self.names
+        }
+        return pl.DataFrame(data, schema=schema)
+
+    def frame(self) -> pl.DataFrame:
+        self.flush()
+        if not self.frames:
+            return self._frame({n: [] for n in self.names})
+        return pl.concat(self.frames, how="vertical", rechunk=True)
+
+
+_RAW = {
+    "children": [
+        "child_seq",
+        "line",
+        "la_child_id",
+        "upn",
+        "former_upn",
+        "upn_unknown",
+        "birth_date",
+        "expected_birth_date",
+        "gender_current",
+        "sex_code",
+        "death_date",
+        "ethnicity",
+        "n_disability",
+        "disabled_raw",
+        "none_with_others",
+        "conflict",
+    ],
+    "disabilities": ["child_seq", "line", "disability"],
+    "referrals": ["child_seq", "episode_seq", "line", *EPISODE_FIELDS.values(), "conflict"],
+    "assessments": [
+        "child_seq",
+        "episode_seq",
+        "line",
+        *ASSESSMENT_FIELDS.values(),
+        "factors",
+        "conflict",
+    ],
+    "cin_plans": ["child_seq", "episode_seq", "line", *CIN_PLAN_FIELDS.values(), "conflict"],
+    "section47": ["child_seq", "episode_seq", "line", *S47_FIELDS.values(), "conflict"],
+    "cp_plans": ["child_seq", "episode_seq", "cpp_seq", "line", *CPP_FIELDS.values(), "conflict"],
+    "cpp_reviews": ["child_seq", "episode_seq", "cpp_seq", "line", "review_date"],
+}
+
+
+class _Parser:
+    """Turns ``<Child>`` elements into raw column lists."""
+
+    def __init__(self) -> None:
+        self.cols = {table: _Columns(names) for table, names in _RAW.items()}
+        self.read: Counter[str] = Counter()
+        self.seen: Counter[str] = Counter()
+        self.child_seq = 0
+        self.episode_seq = 0
+        self.cpp_seq = 0
+
+    def _fields(self, elem: etree._Element, mapping: dict[str, str], row: dict[str, Any]) -> None:
+        """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict."""
+        for sub in elem:
+            tag = _local(sub.tag)
+            if tag is None:
+                continue
+            column = mapping.get(tag)
+            if column is None:
+                continue
+            value = _text(sub)
+            if column in row and row[column] != value:
+                row["conflict"] = f"{tag} given twice with different values"
+            row[column] = value
+
+    def child(self, elem: etree._Element) -> None:
+        self.child_seq += 1
+        self.read["Child"] += 1
+        cseq = self.child_seq
+        row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
+        disabilities: list[str] = []
+        for part in elem:
+            tag = _local(part.tag)
+            if tag is None:
+                continue
+            self.seen[tag] += 1
+            if tag in CONTAINERS:
+                self._fields(part, CHILD_FIELDS, row)
+                for sub in part:
+                    stag = _local(sub.tag)
+                    if stag is None:
+                        continue
+                    self.seen[stag] += 1
+                    if stag == "Disabilities":
+                        for dis in sub:
+                            if _local(dis.tag) != "Disability":
+                                continue
+                            code = (_text(dis) or "").upper()
+                            self.read["Disability"] += 1
+                            if code == "NONE":
+                                self.read["Disability:NONE"] += 1
+                            else:
+                                self.cols["disabilities"].add(
+                                    {
+                                        "child_seq": cseq,
+                                        "line": dis.sourceline,
+                                        "disability": code or None,
+                                    }
+                                )
+                            disabilities.append(code)
+            elif tag == "CINdetails":
+                self.episode(part, cseq)
+            elif tag in CHILD_FIELDS:  # a flat child (identifiers not wrapped): tolerate
+                self._fields(elem, {tag: CHILD_FIELDS[tag]}, row)
+        real = [d for d in disabilities if d and d != "NONE"]
+        row["n_disability"] = str(len(disabilities))
+        row["disabled_raw"] = "1" if real else "0"
+        row["none_with_others"] = "1" if real and "NONE" in disabilities else "0"
+        self.cols["children"].add(row)
+
+    def episode(self, elem: etree._Element, cseq: int) -> None:
+        self.episode_seq += 1
+        self.read["CINdetails"] += 1
+        eseq = self.episode_seq
+        row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": elem.sourceline}
+        for part in elem:
+            tag = _local(part.tag)
+            if tag is None:
+                continue
+            self.seen[tag] += 1
+            if tag in EPISODE_FIELDS:
+                value = _text(part)
+                column = EPISODE_FIELDS[tag]
+                if column in row and row[column] != value:
+                    row["conflict"] = f"{tag} given twice with different values"
+                row[column] = value
+            elif tag == "Assessments":
+                self.read["Assessments"] += 1
+                sub: dict[str, Any] = {
+                    "child_seq": cseq,
+                    "episode_seq": eseq,
+                    "line": part.sourceline,
+                }
+                self._fields(part, ASSESSMENT_FIELDS, sub)
+                factors: list[str] = []
+                for box in part:
+                    if _local(box.tag) == "FactorsIdentifiedAtAssessment":
+                        factors.extend(
+                            (_text(f) or "").upper()
+                            for f in box
+                            if _local(f.tag) == "AssessmentFactors"
+                        )
+                sub["factors"] = factors
+                self.cols["assessments"].add(sub)
+            elif tag == "CINPlanDates":
+                self.read["CINPlanDates"] += 1
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                self._fields(part, CIN_PLAN_FIELDS, sub)
+                self.cols["cin_plans"].add(sub)
+            elif tag == "Section47":
+                self.read["Section47"] += 1
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                self._fields(part, S47_FIELDS, sub)
+                self.cols["section47"].add(sub)
+            elif tag == "ChildProtectionPlans":
+                self.read["ChildProtectionPlans"] += 1
+                self.cpp_seq += 1
+                sub = {
+                    "child_seq": cseq,
+                    "episode_seq": eseq,
+                    "cpp_seq": self.cpp_seq,
+                    "line": part.sourceline,
+                }
+                self._fields(part, CPP_FIELDS, sub)
+                self.cols["cp_plans"].add(sub)
+                for box in part:
+                    if _local(box.tag) != "Reviews":
+                        continue
+                    for review in box:
+                        if _local(review.tag) != "CPPreviewDate":
+                            continue
+                        self.read["CPPreviewDate"] += 1
+                        self.cols["cpp_reviews"].add(
+                            {
+                                "child_seq": cseq,
+                                "episode_seq": eseq,
+                                "cpp_seq": self.cpp_seq,
+                                "line": review.sourceline,
+                                "review_date": _text(review),
+                            }
+                        )
+        self.cols["referrals"].add(row)
+
+    def flush(self) -> None:
+        for columns in self.cols.values():
+            columns.flush()
+
+
+# -- header -------------------------------------------------------------------------------------
+def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
+    values: dict[str, str | None] = {}
+    for node in elem.iter():
+        tag = _local(node.tag)
+        if tag in {"Collection", "Year", "ReferenceDate", "LEA"} and tag not in values:
+            values[tag] = _text(node)
+    notes = []
+    la = values.get("LEA")
+    if not la or not la.isdigit() or len(la) != 3:
+        raise CinFileError(
+            path, elem.sourceline, f"Header/Source/LEA must be a 3-digit LA number, got {la!r}"
+        )
+    year_text = values.get("Year")
+    ref_text = values.get("ReferenceDate")
+    ref: date | None = None
+    if ref_text:
+        try:
+            ref = date.fromisoformat(ref_text)
+        except ValueError:
+            notes.append(f"ReferenceDate {ref_text!r} is not a date; using 31 March of Year")
+    if year_text and year_text.isdigit():
+        year = int(year_text)
+    elif ref is not None:
+        year = ref.year
+        notes.append("Header Year missing; census year taken from ReferenceDate")
+    else:
+        raise CinFileError(
+            path, elem.sourceline, "Header has neither CollectionDetails/Year nor ReferenceDate"
+        )
+    if year not in KNOWN_YEARS:
+        raise CinFileError(
+            path,
+            elem.sourceline,
+            f"census year {year} is not supported (supported: {KNOWN_YEARS[0]}-{KNOWN_YEARS[-1]})",
+        )
+    expected_ref = date(year, 3, 31)
+    if ref is not None and ref != expected_ref:
+        notes.append(f"rule 100: ReferenceDate {ref} is not 31 March {year}; using {expected_ref}")
+    collection = values.get("Collection")
+    if collection and collection.upper() != "CIN":
+        raise CinFileError(path, elem.sourceline, f"Header Collection is {collection!r}, not CIN")
+    return Header(
+        la_code=la,
+        census_year=year,
+        reference_date=expected_ref,
+        collection_start=date(year - 1, 4, 1),
+        line=elem.sourceline,
+        notes=notes,
+    )
+
+
+def _sniff(path: str | os.PathLike[str]) -> None:
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not head.strip():
+        raise CinFileError(path, 1, "file is empty")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return  # UTF-16 with BOM: lxml decodes it
+    if b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+        raise CinFileError(path, 1, "a DTD or entity declaration is not allowed in a CIN return")
+
+
+def iter_children(
+    path: str | os.PathLike[str],
+    on_header: Callable[[Header], None],
+    on_child: Callable[[etree._Element], None],
+    on_bytes: Callable[[int], None] | None = None,
+) -> None:
+    """Stream a CIN file: header first, then each ``<Child>`` element (cleared after use)."""
+    _sniff(path)
+    header_seen = False
+    root_checked = False
+    try:
+        with open(path, "rb") as handle:
+            context = etree.iterparse(
+                handle,
+                events=("start", "end"),
+                resolve_entities=False,
+                load_dtd=False,
+                no_network=True,
+                huge_tree=False,
+                remove_comments=True,
+                remove_pis=True,
+            )
+            last_pos = 0
+            for event, elem in context:
+                tag = _local(elem.tag)
+                if event == "start":
+                    if not root_checked:
+                        root_checked = True
+                        if tag != "Message":
+                            raise CinFileError(
+                                path,
+                                elem.sourceline,
+                                f"root element is <{tag}>, expected <Message>",
+                            )
+                    continue
+                if tag == "Header":
+                    on_header(_parse_header(elem, path))
+                    header_seen = True
+                    elem.clear()
+                elif tag == "Child":
+                    if not header_seen:
+                        raise CinFileError(
+                            path, elem.sourceline, "<Child> before <Header>: no LA or year"
+                        )
+                    on_child(elem)
+                    elem.clear()
+                    parent = elem.getparent()
+                    if parent is not None:
+                        while elem.getprevious() is not None:
+                            del parent[0]
+                    if on_bytes is not None:
+                        pos = handle.tell()
+                        if pos != last_pos:
+                            on_bytes(pos - last_pos)
+                            last_pos = pos
+    except etree.XMLSyntaxError as err:
+        line = err.position[0] if err.position else None
+        raise CinFileError(path, line, f"not well-formed XML: {err.msg}") from None
+    except UnicodeDecodeError as err:
+        raise CinFileError(path, None, f"wrong encoding: {err.reason}") from None
+    if not root_checked:
+        raise CinFileError(path, 1, "no XML root element")
+    if not header_seen:
+        raise CinFileError(path, None, "no <Header>: LA and census year unknown")
+
+
+# -- normalisation ----------------------------------------------------------------------------
+def _bool_expr(column: str) -> pl.Expr:
+    value = pl.col(column).str.strip_chars().str.to_uppercase()
+    return (
+        pl.when(value.is_in(sorted(TRUE_VALUES)))
+        .then(True)
+        .when(value.is_in(sorted(FALSE_VALUES)))
+        .then(False)
+        .otherwise(None)
+    )
+
+
+def _code_expr(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.to_uppercase()
+
+
+class _Rejector:
+    """Collects reject rows and rejected sequence numbers while tables are normalised."""
+
+    def __init__(self, source_file: str, header: Header, key: Pseudonymiser):
+        self.source_file = source_file
+        self.header = header
+        self.key = key
+        self.parts: list[pl.DataFrame] = []
+        self.rejected_children: set[int] = set()
+        self.rejected_episodes: set[int] = set()
+        self.rejected_cpps: set[int] = set()
+        self.rejected_rows: dict[str, set[int]] = {}
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self.parts.append(frame)
+
+    def reject(
+        self,
+        raw: pl.DataFrame,
+        mask: pl.Series,
+        *,
+        table: str,
+        rule: str,
+        message: str,
+        columns: list[str],
+    ):
+        """Reject raw rows where ``mask`` is true (raw ids are never written)."""
+        hit = raw.filter(mask)
+        if hit.is_empty():
+            return
+        self.add(
+            contracts.reject_rows(
+                hit.select(["line", *columns]).to_dicts(),
+                table=table,
+                rule=rule,
+                message=message,
+                source_file=self.source_file,
+                census_year=self.header.census_year,
+                la_code=self.header.la_code,
+            )
+        )
+        self._remember(hit, table)
+
+    def _remember(self, hit: pl.DataFrame, table: str) -> None:
+        self.rejected_rows.setdefault(table, set()).update(hit.get_column("row_seq").to_list())
+        if table == "children":
+            self.rejected_children.update(hit.get_column("child_seq").to_list())
+        elif table == "referrals":
+            self.rejected_episodes.update(hit.get_column("episode_seq").to_list())
+        elif table == "cp_plans":
+            self.rejected_cpps.update(hit.get_column("cpp_seq").to_list())
+
+    def frame(self) -> pl.DataFrame:
+        if not self.parts:
+            return contracts.empty_rejects()
+        return pl.concat(self.parts, how="vertical")
+
+
+def _typed(
+    raw: pl.DataFrame, table: str, header: Header, extra: dict[str, pl.Expr]
+) -> pl.DataFrame:
+    """Cast raw string columns to the contract's types (invalid values → null, caught later)."""
+    contract = contracts.load_contract(table)
+    exprs: list[pl.Expr] = []
+    for col in contract.columns:
+        if col.name in extra:
+            exprs.append(extra[col.name].alias(col.name))
+        elif col.name == "la_code":
+            exprs.append(pl.lit(header.la_code).alias("la_code"))
+        elif col.name == "census_year":
+            exprs.append(pl.lit(header.census_year, dtype=pl.Int16).alias("census_year"))
+        elif col.dtype == pl.Date:
+            exprs.append(
+                pl.col(col.name)
+                .str.strip_chars()
+                .str.to_date("%Y-%m-%d", strict=False)
+                .alias(col.name)
+            )
+        elif col.dtype == pl.Boolean:
+            exprs.append(_bool_expr(col.name).alias(col.name))
+        elif col.dtype.is_integer():
+            exprs.append(
+                pl.col(col.name).str.strip_chars().cast(col.dtype, strict=False).alias(col.name)
+            )
+        elif isinstance(col.dtype, pl.List):
+            exprs.append(pl.col(col.name).list.eval(pl.element().str.strip_chars()).alias(col.name))
+        elif col.codes:
+            exprs.append(_code_expr(col.name).alias(col.name))
+        else:
+            exprs.append(pl.col(col.name).alias(col.name))
+    return raw.with_columns(exprs)
+
+
+def _type_failures(
+    raw: pl.DataFrame, typed: pl.DataFrame, table: str
+) -> list[tuple[str, pl.Series]]:
+    """(column, mask) where a raw value was present but did not parse to the contract type."""
+    contract = contracts.load_contract(table)
+    failures = []
+    for col in contract.columns:
+        if (
+            col.name not in raw.columns
+            or col.dtype in (pl.String(),)
+            or isinstance(col.dtype, pl.List)
+        ):
+            continue
+        mask = raw.get_column(col.name).is_not_null() & typed.get_column(col.name).is_null()
+        if mask.any():
+            failures.append((col.name, mask))
+    return failures
+
+
+_TYPE_NAMES = {pl.Date: "a date (YYYY-MM-DD)", pl.Boolean: "a boolean (0/1/true/false)"}
+
+
+def _normalise_table(
+    raw: pl.DataFrame,
+    table: str,
+    header: Header,
+    rejector: _Rejector,
+    extra: dict[str, pl.Expr],
+    context: dict[str, pl.Expr],
+    record_columns: list[str],
+    parent_mask: pl.Series | None,
+    parent_message: str,
+) -> pl.DataFrame:
+    """Type, validate and split one table; rejected rows go to ``rejector``."""
+    typed = _typed(raw, table, header, extra)
+    if parent_mask is not None:
+        rejector.reject(
+            typed,
+            parent_mask,
+            table=table,
+            rule="parent_rejected",
+            message=parent_message,
+            columns=record_columns,
+        )
+        typed = typed.filter(~parent_mask)
+        raw = raw.filter(~parent_mask)
+    if "conflict" in typed.columns:
+        mask = typed.get_column("conflict").is_not_null()
+        rejector.reject(
+            typed,
+            mask,
+            table=table,
+            rule="schema:repeated_element",
+            message="an element that may appear once was given twice with different values",
+            columns=record_columns,
+        )
+        typed, raw = typed.filter(~mask), raw.filter(~mask)
+    bad = pl.Series([False] * typed.height, dtype=pl.Boolean)
+    for column, mask in _type_failures(raw, typed, table):
+        dtype = contracts.load_contract(table).column(column).dtype
+        kind = _TYPE_NAMES.get(type(dtype), str(dtype))
+        rejector.reject(
+            typed,
+            mask & ~bad,
+            table=table,
+            rule=f"type:{column}",
+            message=f"{column} is not {kind}",
+            columns=record_columns,
+        )
+        bad = bad | mask
+    typed = typed.filter(~bad)
+    checked = typed.with_columns(
+        pl.lit(header.reference_date).alias("reference_date"),
+        pl.lit(header.collection_start).alias("collection_start"),
+        **context,
+    )
+    result = contracts.validate(checked, table)
+    if result.issues.height:
+        rejector.add(
+            contracts.issue_rows(
+                result.issues,
+                checked,
+                table=table,
+                source_file=rejector.source_file,
+                census_year=header.census_year,
+                la_code=header.la_code,
+                record_columns=record_columns,
+            )
+        )
+        rejector._remember(checked[result.rejected_index.to_list()], table)
+    return result.valid
+
+
+def _duplicated(*columns: str) -> pl.Expr:
+    return pl.struct(columns).is_duplicated()
+
+
+def read_cin_xml(
+    path: str | os.PathLike[str],
+    key: Pseudonymiser,
+    *,
+    chunk_children: int = 50_000,
+    on_bytes: Callable[[int], None] | None = None,
+) -> CinLoad:
+    """Read one CIN census XML return into validated, pseudonymised tables.
+
+    Raises :class:`CinFileError` for file-level problems (nothing of the file is kept).
+    """
+    parser = _Parser()
+    headers: list[Header] = []
+
+    def on_child(elem: etree._Element) -> None:
+        parser.child(elem)
+        if parser.child_seq % chunk_children == 0:
+            parser.flush()
+
+    iter_children(path, headers.append, on_child, on_bytes)
+    header = headers[0]
+    raw = {table: cols.frame().with_row_index("row_seq") for table, cols in parser.cols.items()}
+    source_file = Path(path).name
+    rejector = _Rejector(source_file, header, key)
+
+    # identifiers: pseudonymise once per distinct value, then drop the raw columns
+    children_raw = raw["children"]
+    ids = children_raw.get_column("la_child_id")
+    child_ids = [None if v is None else key.child_id(header.la_code, v) for v in ids.to_list()]
+    upns = children_raw.get_column("upn").to_list()
+    upn_ok = [u is not None and upn_is_valid(u) for u in upns]
+    upn_hash = [key.upn(u) if ok else None for u, ok in zip(upns, upn_ok, strict=True)]
+    former = children_raw.get_column("former_upn").to_list()
+    former_hash = [key.upn(u) if u and upn_is_valid(u) else None for u in former]
+    children_raw = children_raw.with_columns(
+        pl.Series("child_id", child_ids, dtype=pl.String),
+        pl.Series("upn_hash", upn_hash, dtype=pl.String),
+        pl.Series("former_upn_hash", former_hash, dtype=pl.String),
+        pl.Series("upn_check_ok", [ok or u is None for u, ok in zip(upns, upn_ok, strict=True)]),
+    ).drop("la_child_id", "upn", "former_upn")
+    seq_to_child = children_raw.select("child_seq", "child_id")
+
+    sex_map = {"1": "M", "2": "F", "0": "U", "9": "U", "M": "M", "F": "F", "U": "U"}
+    gender = pl.col("gender_current").str.strip_chars().str.to_uppercase()
+    sex_code = pl.col("sex_code").str.strip_chars().str.to_uppercase()
+    sex_raw = pl.coalesce(sex_code, gender)
+    children_extra = {
+        "sex": sex_raw.replace_strict(sex_map, default=None),
+        "sex_element": pl.when(pl.col("sex_code").is_not_null())
+        .then(pl.lit("Sex"))
+        .when(pl.col("gender_current").is_not_null())
+        .then(pl.lit("GenderCurrent"))
+        .otherwise(pl.lit("none")),
+        "disabled": pl.col("disabled_raw") == "1",
+    }
+    children_raw = children_raw.with_columns(
+        pl.when(sex_raw.is_not_null() & sex_raw.replace_strict(sex_map, default=None).is_null())
+        .then(pl.lit("invalid"))
+        .otherwise(None)
+        .alias("_sex_invalid")
+    )
+    child_record = ["child_id", "birth_date", "expected_birth_date", "sex", "ethnicity"]
+    rejector.reject(
+        children_raw.with_columns(sex=sex_raw),
+        children_raw.get_column("_sex_invalid").is_not_null(),
+        table="children",
+        rule="code:sex",
+        message="GenderCurrent/Sex is not one of 0/1/2/9 or M/F/U",
+        columns=child_record,
+    )
+    children_raw = children_raw.filter(pl.col("_sex_invalid").is_null())
+    children = _normalise_table(
+        children_raw,
+        "children",
+        header,
+        rejector,
+        children_extra,
+        {
+            "duplicate_key": pl.col("child_id").is_not_null() & _duplicated("child_id"),
+            "upn_check_ok": pl.col("upn_check_ok"),
+            "none_with_others": pl.col("none_with_others"),
+        },
+        child_record,
+        None,
+        "",
+    )
+    elements_seen = dict(parser.seen)
+    sex_elements = {k: elements_seen.get(k, 0) for k in ("GenderCurrent", "Sex")}
+
+    def child_parent_mask(frame: pl.DataFrame) -> pl.Series:
+        return frame.get_column("child_seq").is_in(sorted(rejector.rejected_children))
+
+    def with_child_id(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(seq_to_child, on="child_seq", how="left", maintain_order="left")
+
+    # disabilities (NONE rows are not stored; `children.disabled` carries it)
+    disabilities_raw = with_child_id(raw["disabilities"])
+    disabilities = _normalise_table(
+        disabilities_raw,
+        "disabilities",
+        header,
+        rejector,
+        {},
+        {},
+        ["child_id", "disability"],
+        child_parent_mask(disabilities_raw),
+        "child record rejected",
+    )
+
+    # referrals (episodes)
+    referrals_raw = with_child_id(raw["referrals"])
+    referral_record = [
+        "child_id",
+        "referral_date",
+        "referral_source",
+        "closure_date",
+        "closure_reason",
+        "referral_nfa",
+    ]
+    referrals = _normalise_table(
+        referrals_raw,
+        "referrals",
+        header,
+        rejector,
+        {},
+        {"duplicate_key": _duplicated("child_id", "referral_date")},
+        referral_record,
+        child_parent_mask(referrals_raw),
+        "child record rejected",
+    )
+    episode_dates = referrals_raw.select(
+        "episode_seq",
+        pl.col("referral_date").str.strip_chars().str.to_date("%Y-%m-%d", strict=False),
+    )
+    closures = referrals.select("episode_seq", pl.col("closure_date").alias("episode_closure_date"))
+
+    def nested(
+        table: str, record: list[str], context: dict[str, pl.Expr] | None = None
+    ) -> pl.DataFrame:
+        frame = with_child_id(raw[table]).join(
+            episode_dates, on="episode_seq", how="left", maintain_order="left"
+        )
+        frame = frame.join(closures, on="episode_seq", how="left", maintain_order="left")
+        mask = frame.get_column("child_seq").is_in(
+            sorted(rejector.rejected_children)
+        ) | frame.get_column("episode_seq").is_in(sorted(rejector.rejected_episodes))
+        if "cpp_seq" in frame.columns and table != "cp_plans":
+            mask = mask | frame.get_column("cpp_seq").is_in(sorted(rejector.rejected_cpps))
+        out = _normalise_table(
+            frame,
+            table,
+            header,
+            rejector,
+            {"referral_date": pl.col("referral_date")},
+            context or {},
+            record,
+            mask,
+            "parent record (child, episode or plan) rejected",
+        )
+        return out
+
+    assessments = nested(
+        "assessments",
+        ["child_id", "referral_date", "assessment_start", "assessment_authorised", "factors"],
+        {"duplicate_key": _duplicated("episode_seq", "assessment_start")},
+    )
+    cin_plans = nested("cin_plans", ["child_id", "referral_date", "cin_plan_start", "cin_plan_end"])
+    section47 = nested(
+        "section47", ["child_id", "referral_date", "s47_start", "icpc_date", "icpc_not_required"]
+    )
+    cp_plans = nested(
+        "cp_plans",
+        ["child_id", "referral_date", "cpp_start", "cpp_end", "initial_category", "previous_cpps"],
+    )
+    cpp_starts = cp_plans.select("cpp_seq", pl.col("cpp_start").alias("_plan_start"))
+    reviews_raw = raw["cpp_reviews"].join(
+        cpp_starts, on="cpp_seq", how="left", maintain_order="left"
+    )
+    raw["cpp_reviews"] = reviews_raw.with_columns(
+        pl.col("_plan_start").cast(pl.String).alias("cpp_start")
+    )
+    cpp_reviews = nested(
+        "cpp_reviews",
+        ["child_id", "referral_date", "cpp_start", "review_date"],
+    )
+
+    tables = {
+        "children": children,
+        "disabilities": disabilities,
+        "referrals": referrals,
+        "assessments": assessments,
+        "cin_plans": cin_plans,
+        "section47": section47,
+        "cp_plans": cp_plans,
+        "cpp_reviews": cpp_reviews,
+    }
+    tables = {name: contracts.conform(frame, name) for name, frame in tables.items()}
+    detected = _describe_version(header, elements_seen, sex_elements)
+    return CinLoad(
+        source_file=source_file,
+        header=header,
+        tables=tables,
+        rejects=rejector.frame(),
+        elements_read=dict(parser.read),
+        elements_seen=elements_seen,
+        detected=detected,
+        rejected_counts={t: len(rows) for t, rows in rejector.rejected_rows.items()},
+    )
+
+
+def _describe_version(header: Header, seen: dict[str, int], sex_elements: dict[str, int]) -> str:
+    year = header.census_year
+    label = _FORMAT["versions"][year]["label"]
+    forms = [name for name, n in sex_elements.items() if n]
+    sex_text = " and ".join(forms) if forms else "no sex element"
+    expected = "Sex" if year >= 2025 else "GenderCurrent"
+    mixed = "" if forms in ([expected], []) else f" (expected {expected} in {label})"
+    plans = "CINPlanDates present" if seen.get("CINPlanDates") else "no CINPlanDates"
+    return (
+        f"census year {year} ({label}) return for LA {header.la_code}; {sex_text}{mixed}; {plans}"
+    )

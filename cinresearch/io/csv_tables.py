@@ -1,0 +1,149 @@
+"""Shared reader for CSV inputs (SSDA903, NPD, population) against a data contract.
+
+Every value is read as text, renamed by the contract's ``source_columns``, typed (dates in the
+given format; invalid values become rejects naming the column, never silent nulls), pseudonymised
+where the column is an identifier, validated with :func:`cinresearch.contracts.validate`, and
+split into loaded rows and ``rejects``. Line numbers count the header as line 1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from cinresearch import contracts
+from cinresearch.io.loader import InputFileError
+
+TRUE_TEXT = ["1", "TRUE", "T", "Y", "YES"]
+FALSE_TEXT = ["0", "FALSE", "F", "N", "NO"]
+
+
+def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> pl.DataFrame:
+    """All columns as text, header names stripped; clean error for unreadable files."""
+    try:
+        frame = pl.read_csv(
+            path, infer_schema=False, encoding="utf8", missing_utf8_is_empty_string=False
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as err:
+        raise InputFileError(
+            path, None, f"not a readable UTF-8 CSV: {str(err).splitlines()[0]}"
+        ) from None
+    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
+    upper = {c.upper(): c for c in frame.columns}
+    missing = [c for c in required if c.upper() not in upper]
+    if missing:
+        raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}")
+    frame = frame.rename({upper[c.upper()]: c for c in required})
+    return frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None)).with_row_index(
+        "line", offset=2
+    )
+
+
+def load_contract_csv(
+    path: str | os.PathLike[str],
+    table: str,
+    *,
+    census_year: int | None,
+    la_code: str | None,
+    date_format: str = "%d/%m/%Y",
+    identifiers: dict[str, Callable[[str], str]] | None = None,
+    derived: dict[str, pl.Expr] | None = None,
+    context_keys: list[str] | None = None,
+    reference_date: date | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Read a CSV for ``table``; returns (rows, rejects, counts)."""
+    contract = contracts.load_contract(table)
+    source = contract.source_columns
+    raw = read_text_csv(path, list(source))
+    raw = raw.rename({k: v for k, v in source.items()})
+    source_file = Path(path).name
+    identifiers = identifiers or {}
+    for column, hasher in identifiers.items():
+        values = raw.get_column(column).to_list()
+        raw = raw.with_columns(
+            pl.Series(column, [None if v is None else hasher(v) for v in values], dtype=pl.String)
+        )
+    exprs = []
+    for col in contract.columns:
+        if derived and col.name in derived:
+            exprs.append(derived[col.name].alias(col.name))
+        elif col.name == "la_code" and col.name not in raw.columns:
+            exprs.append(pl.lit(la_code, dtype=pl.String).alias("la_code"))
+        elif col.name == "census_year" and col.name not in raw.columns:
+            exprs.append(pl.lit(census_year, dtype=pl.Int16).alias("census_year"))
+        elif col.dtype == pl.Date:
+            exprs.append(pl.col(col.name).str.to_date(date_format, strict=False).alias(col.name))
+        elif col.dtype == pl.Boolean:
+            value = pl.col(col.name).str.to_uppercase()
+            exprs.append(
+                pl.when(value.is_in(TRUE_TEXT))
+                .then(True)
+                .when(value.is_in(FALSE_TEXT))
+                .then(False)
+                .alias(col.name)
+            )
+        elif col.dtype.is_numeric():
+            exprs.append(pl.col(col.name).cast(col.dtype, strict=False).alias(col.name))
+        elif col.codes:
+            exprs.append(pl.col(col.name).str.to_uppercase().alias(col.name))
+        else:
+            exprs.append(pl.col(col.name))
+    typed = raw.with_columns(exprs)
+    reject_parts: list[pl.DataFrame] = []
+    record_cols = [c.name for c in contract.columns if c.name in typed.columns]
+    bad = pl.Series([False] * typed.height)
+    for col in contract.columns:
+        if (
+            col.name not in raw.columns
+            or col.dtype == pl.String
+            or (derived and col.name in derived)
+        ):
+            continue
+        mask = raw.get_column(col.name).is_not_null() & typed.get_column(col.name).is_null() & ~bad
+        if mask.any():
+            reject_parts.append(
+                contracts.reject_rows(
+                    typed.filter(mask).select(["line", *record_cols]).to_dicts(),
+                    table=table,
+                    rule=f"type:{col.name}",
+                    message=f"{col.name} is not a valid {col.dtype}"
+                    + (f" ({date_format})" if col.dtype == pl.Date else ""),
+                    source_file=source_file,
+                    census_year=census_year,
+                    la_code=la_code,
+                )
+            )
+            bad = bad | mask
+    typed = typed.filter(~bad)
+    ref = reference_date or (date(census_year, 3, 31) if census_year else date(2100, 1, 1))
+    keys = context_keys or [k for k in contract.key if k in typed.columns]
+    checked = typed.with_columns(
+        pl.lit(ref).alias("reference_date"),
+        pl.struct(keys).is_duplicated().alias("duplicate_key"),
+    )
+    result = contracts.validate(checked, table)
+    if result.issues.height:
+        reject_parts.append(
+            contracts.issue_rows(
+                result.issues,
+                checked,
+                table=table,
+                source_file=source_file,
+                census_year=census_year,
+                la_code=la_code,
+                record_columns=record_cols,
+            )
+        )
+    rows = contracts.conform(result.valid, table)
+    rejects = pl.concat(reject_parts) if reject_parts else contracts.empty_rejects()
+    counts = {
+        "read": raw.height,
+        "loaded": rows.height,
+        "rejected": int(bad.sum()) + result.n_rejected,
+    }
+    counts["balanced"] = counts["read"] == counts["loaded"] + counts["rejected"]
+    return rows, rejects, counts

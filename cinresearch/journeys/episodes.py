@@ -1,0 +1,284 @@
+"""``episodes``: one row per distinct CIN episode across all returns, with derived fields.
+
+Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished`` and
+``overlaps_previous`` from :mod:`cinresearch.journeys.dedup`):
+
+* **age_at_referral** — completed years from birth to referral (a 29 February birthday is reached
+  on 1 March in non-leap years); null when unborn. **age_band**: ``unborn`` when the referral is
+  before the birth date, or there is no birth date but an expected birth date; then under 1,
+  1-4, 5-9, 10-15, 16+ (:data:`cinresearch.codes.AGE_BANDS`); null when no date is known.
+* **first_assessment_working_days** — working days after the first assessment's start up to and
+  including its authorisation (:func:`cinresearch.workdays.working_days_between`); null while
+  not authorised.
+* **first_icpc_date** — earliest of the episode-level ``DateOfInitialCPC`` and the ICPC dates of
+  its section 47 enquiries.
+* **first_cpp_start** — first child protection plan in the episode starting on/after the
+  referral date; ``first_cpp_category`` and ``previous_cpps`` are that plan's. ``n_cpp`` counts
+  all plans in the episode.
+* **data_end** — 31 March of ``last_census_year``: the censoring date this episode's own data
+  supports. **episode_length_days** = (closure_date, else data_end) − referral_date.
+* **open_at_31_march** — census years ``y`` from ``first_census_year`` to ``last_census_year``
+  with referral_date ≤ 31 March y and no closure on or before that day.
+* **episode_order / previous_referral_date** — order of referral dates of the child in the LA.
+* **rereferral_12m** — ``previous_referral_date >= referral_date.dt.offset_by("-1y")``: the
+  previous referral was on or after the same calendar date one year earlier. So 2019-03-01 →
+  2020-03-01 counts (366 days, leap year), 2020-03-01 → 2021-03-01 counts (365 days), while
+  2019-02-28 → 2020-03-01 does not. A referral on 29 February 2024 looks back to 28 February 2023
+  (``offset_by`` clamps to the month end). A referral on 28 February 2021 looks back to
+  28 February 2020, so a previous referral on 29 February 2020 counts (365 days); for a referral
+  on 1 March 2021 the bound is 1 March 2020 and it does not (366 days).
+* **entered_care_date** — first start of a period of care (SSDA903, same LA and child) on/after
+  the referral date (:mod:`cinresearch.journeys.linkage`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from cinresearch.codes import AGE_BANDS
+from cinresearch.journeys.linkage import entered_care_dates
+from cinresearch.workdays import working_days_between
+
+CHILD_KEY = ["child_id", "la_code"]
+
+EPISODE_COLUMNS = [
+    "episode_id",
+    "child_id",
+    "la_code",
+    "upn_hash",
+    "referral_date",
+    "closure_date",
+    "closure_reason",
+    "referral_source",
+    "primary_need",
+    "referral_nfa",
+    "first_census_year",
+    "last_census_year",
+    "n_returns",
+    "data_end",
+    "vanished",
+    "overlaps_previous",
+    "birth_date",
+    "expected_birth_date",
+    "sex",
+    "ethnicity",
+    "ethnicity_group",
+    "death_date",
+    "disabled",
+    "disability_types",
+    "age_at_referral",
+    "age_band",
+    "n_assessments",
+    "first_assessment_start",
+    "first_assessment_authorised",
+    "first_assessment_working_days",
+    "first_s47_start",
+    "n_s47",
+    "first_icpc_date",
+    "first_cpp_start",
+    "n_cpp",
+    "first_cpp_category",
+    "previous_cpps",
+    "n_cin_plans",
+    "first_cin_plan_start",
+    "episode_length_days",
+    "open_at_31_march",
+    "episode_order",
+    "previous_referral_date",
+    "rereferral_12m",
+    "entered_care_date",
+]
+
+
+def age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
+    """Completed years of age on a date (Int16); negative before birth."""
+    before_birthday = (on.dt.month() < birth.dt.month()) | (
+        (on.dt.month() == birth.dt.month()) & (on.dt.day() < birth.dt.day())
+    )
+    years = on.dt.year().cast(pl.Int32) - birth.dt.year().cast(pl.Int32)
+    return (years - before_birthday.cast(pl.Int32)).cast(pl.Int16)
+
+
+def age_band_expr(
+    age: pl.Expr, birth_date: pl.Expr, expected_birth_date: pl.Expr, referral_date: pl.Expr
+) -> pl.Expr:
+    """Age band at referral (:data:`AGE_BANDS`); null when neither birth date is known."""
+    unborn = (birth_date.is_not_null() & (referral_date < birth_date)) | (
+        birth_date.is_null() & expected_birth_date.is_not_null()
+    )
+    return (
+        pl.when(unborn)
+        .then(pl.lit(AGE_BANDS[0]))
+        .when(age.is_null())
+        .then(None)
+        .when(age < 1)
+        .then(pl.lit(AGE_BANDS[1]))
+        .when(age < 5)
+        .then(pl.lit(AGE_BANDS[2]))
+        .when(age < 10)
+        .then(pl.lit(AGE_BANDS[3]))
+        .when(age < 16)
+        .then(pl.lit(AGE_BANDS[4]))
+        .otherwise(pl.lit(AGE_BANDS[5]))
+    )
+
+
+def census_year_of(date: pl.Expr) -> pl.Expr:
+    """Census year (year ending 31 March) containing a date, Int32."""
+    year = date.dt.year().cast(pl.Int32)
+    return pl.when(date.dt.month() <= 3).then(year).otherwise(year + 1)
+
+
+def rereferral_12m_expr(
+    referral_date: pl.Expr = pl.col("referral_date"),
+    previous_referral_date: pl.Expr = pl.col("previous_referral_date"),
+) -> pl.Expr:
+    """Re-referral within 12 months (see module docstring for the boundary rule); False if none."""
+    return (previous_referral_date >= referral_date.dt.offset_by("-1y")).fill_null(False)
+
+
+def _empty_like(frame: pl.LazyFrame | None, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
+    return frame if frame is not None else pl.LazyFrame(schema=dict(schema))
+
+
+def _nested_summaries(merged: Mapping[str, pl.LazyFrame]) -> list[pl.LazyFrame]:
+    d = pl.Date()
+    out: list[pl.LazyFrame] = []
+    if "assessments" in merged:
+        out.append(
+            merged["assessments"]
+            .group_by("episode_id")
+            .agg(
+                n_assessments=pl.len().cast(pl.Int32),
+                first_assessment_start=pl.col("assessment_start").min(),
+                first_assessment_authorised=pl.col("assessment_authorised")
+                .sort_by("assessment_start")
+                .first(),
+            )
+        )
+    else:
+        out.append(
+            pl.LazyFrame(
+                schema={
+                    "episode_id": pl.String(),
+                    "n_assessments": pl.Int32(),
+                    "first_assessment_start": d,
+                    "first_assessment_authorised": d,
+                }
+            )
+        )
+    s47 = _empty_like(
+        merged.get("section47"),
+        {"episode_id": pl.String(), "s47_start": d, "icpc_date": d},
+    )
+    out.append(
+        s47.group_by("episode_id").agg(
+            n_s47=pl.len().cast(pl.Int32),
+            first_s47_start=pl.col("s47_start").min(),
+            _s47_icpc=pl.col("icpc_date").min(),
+        )
+    )
+    cpp = _empty_like(
+        merged.get("cp_plans"),
+        {
+            "episode_id": pl.String(),
+            "referral_date": d,
+            "cpp_start": d,
+            "initial_category": pl.String(),
+            "previous_cpps": pl.Int16(),
+        },
+    )
+    on_after = pl.col("cpp_start") >= pl.col("referral_date")
+    out.append(
+        cpp.group_by("episode_id").agg(
+            n_cpp=pl.len().cast(pl.Int32),
+            first_cpp_start=pl.col("cpp_start").filter(on_after).min(),
+            first_cpp_category=pl.col("initial_category")
+            .filter(on_after)
+            .sort_by(pl.col("cpp_start").filter(on_after))
+            .first(),
+            previous_cpps=pl.col("previous_cpps")
+            .filter(on_after)
+            .sort_by(pl.col("cpp_start").filter(on_after))
+            .first(),
+        )
+    )
+    cin = _empty_like(merged.get("cin_plans"), {"episode_id": pl.String(), "cin_plan_start": d})
+    out.append(
+        cin.group_by("episode_id").agg(
+            n_cin_plans=pl.len().cast(pl.Int32),
+            first_cin_plan_start=pl.col("cin_plan_start").min(),
+        )
+    )
+    return out
+
+
+def build_episodes(
+    merged: Mapping[str, pl.LazyFrame],
+    children_longitudinal: pl.LazyFrame,
+    cla: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """The ``episodes`` table from merged returns (:func:`merge_returns`) and child characteristics.
+
+    ``cla`` is ``cla_episodes``, raw or merged; without it ``entered_care_date`` is null.
+    Sorted by la_code, child_id, referral_date.
+    """
+    ref = merged["referrals"]
+    for summary in _nested_summaries(merged):
+        ref = ref.join(summary, on="episode_id", how="left")
+    kids = children_longitudinal.select(
+        *CHILD_KEY,
+        "upn_hash",
+        "birth_date",
+        "expected_birth_date",
+        "sex",
+        "ethnicity",
+        "ethnicity_group",
+        "death_date",
+        "disabled",
+        "disability_types",
+    )
+    ref = ref.join(kids, on=CHILD_KEY, how="left")
+    if cla is not None:
+        ref = ref.join(entered_care_dates(ref, cla), on="episode_id", how="left")
+    else:
+        ref = ref.with_columns(entered_care_date=pl.lit(None, dtype=pl.Date))
+
+    age = age_in_years(pl.col("birth_date"), pl.col("referral_date"))
+    lo = pl.max_horizontal(census_year_of(pl.col("referral_date")), pl.col("first_census_year"))
+    hi = pl.min_horizontal(
+        census_year_of(pl.col("closure_date")) - 1, pl.col("last_census_year").cast(pl.Int32)
+    )
+    order = {"order_by": "referral_date"}
+    episodes = (
+        ref.with_columns(
+            pl.col("n_assessments", "n_s47", "n_cpp", "n_cin_plans").fill_null(0),
+            pl.col("disabled").fill_null(False),
+            pl.col("disability_types").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            first_icpc_date=pl.min_horizontal("icpc_date", "_s47_icpc"),
+            age_at_referral=pl.when(age >= 0).then(age),
+        )
+        .with_columns(
+            age_band=age_band_expr(
+                pl.col("age_at_referral"),
+                pl.col("birth_date"),
+                pl.col("expected_birth_date"),
+                pl.col("referral_date"),
+            ),
+            first_assessment_working_days=working_days_between(
+                pl.col("first_assessment_start"), pl.col("first_assessment_authorised")
+            ),
+            episode_length_days=(pl.coalesce("closure_date", "data_end") - pl.col("referral_date"))
+            .dt.total_days()
+            .cast(pl.Int32),
+            open_at_31_march=pl.int_ranges(lo, hi + 1, dtype=pl.Int16),
+            episode_order=pl.col("referral_date").rank("ordinal").over(CHILD_KEY).cast(pl.Int32),
+            previous_referral_date=pl.col("referral_date").shift(1).over(CHILD_KEY, **order),
+        )
+        .with_columns(rereferral_12m=rereferral_12m_expr())
+        .select(EPISODE_COLUMNS)
+        .sort("la_code", "child_id", "referral_date")
+    )
+    return episodes
