@@ -298,13 +298,11 @@ def validate(frame: pl.DataFrame, table: str) -> Validation:
         whole_frame = cases.filter(pl.col("index").is_null())
         if whole_frame.height:
             check, column = whole_frame.row(0)[3], whole_frame.row(0)[2]
-            raise ValueError(f"contract {table}: check {check} on {column} failed for the whole frame") from err
+            raise ValueError(
+                f"contract {table}: check {check} on {column} failed for the whole frame"
+            ) from err
         rows = []
         for check, column, index in cases.select("check", "column", "index").iter_rows():
-            if index is None:
-                raise ValueError(
-                    f"contract {table}: check {check} on {column} failed for the whole frame"
-                )
             name = check if check in info else f"{check}:{column}"
             ci = info.get(name)
             if ci is None:

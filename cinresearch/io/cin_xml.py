@@ -270,57 +270,82 @@ _RAW = {
 
 
 class _Parser:
-    """Turns ``<Child>`` elements into raw column lists."""
+    """Turns ``<Child>`` elements into raw column lists.
 
-    def __init__(self) -> None:
+    Tags are matched by dictionary look-up on the qualified tag (``{ns}Name`` when the file has
+    a default namespace), which keeps the per-element cost low on national files; elements are
+    found by name, never by position.
+    """
+
+    def __init__(self, namespace: str = "") -> None:
         self.cols = {table: _Columns(names) for table, names in _RAW.items()}
         self.read: Counter[str] = Counter()
-        self.seen: Counter[str] = Counter()
         self.child_seq = 0
         self.episode_seq = 0
         self.cpp_seq = 0
+        self.set_namespace(namespace)
 
-    def _fields(self, elem: etree._Element, mapping: dict[str, str], row: dict[str, Any]) -> None:
+    def set_namespace(self, namespace: str) -> None:
+        q = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
+        self.q = q
+        self.child_fields = {q(k): (v, k) for k, v in CHILD_FIELDS.items()}
+        self.episode_fields = {q(k): (v, k) for k, v in EPISODE_FIELDS.items()}
+        self.assessment_fields = {q(k): (v, k) for k, v in ASSESSMENT_FIELDS.items()}
+        self.cin_plan_fields = {q(k): (v, k) for k, v in CIN_PLAN_FIELDS.items()}
+        self.s47_fields = {q(k): (v, k) for k, v in S47_FIELDS.items()}
+        self.cpp_fields = {q(k): (v, k) for k, v in CPP_FIELDS.items()}
+        self.containers = {q(k) for k in CONTAINERS}
+        self.t = {
+            name: q(name)
+            for name in (
+                "Disabilities",
+                "Disability",
+                "CINdetails",
+                "Assessments",
+                "FactorsIdentifiedAtAssessment",
+                "AssessmentFactors",
+                "CINPlanDates",
+                "Section47",
+                "ChildProtectionPlans",
+                "Reviews",
+                "CPPreviewDate",
+            )
+        }
+
+    @staticmethod
+    def _fields(
+        elem: etree._Element, mapping: dict[str, tuple[str, str]], row: dict[str, Any]
+    ) -> None:
         """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict."""
         for sub in elem:
-            tag = _local(sub.tag)
-            if tag is None:
+            hit = mapping.get(sub.tag)
+            if hit is None:
                 continue
-            column = mapping.get(tag)
-            if column is None:
-                continue
-            value = _text(sub)
+            column = hit[0]
+            text = sub.text
+            value = (text.strip() or None) if text is not None else None
             if column in row and row[column] != value:
-                row["conflict"] = f"{tag} given twice with different values"
+                row["conflict"] = f"{hit[1]} given twice with different values"
             row[column] = value
 
     def child(self, elem: etree._Element) -> None:
         self.child_seq += 1
-        self.read["Child"] += 1
         cseq = self.child_seq
+        t = self.t
         row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
         disabilities: list[str] = []
         for part in elem:
-            tag = _local(part.tag)
-            if tag is None:
-                continue
-            self.seen[tag] += 1
-            if tag in CONTAINERS:
-                self._fields(part, CHILD_FIELDS, row)
+            tag = part.tag
+            if tag in self.containers:
+                self._fields(part, self.child_fields, row)
                 for sub in part:
-                    stag = _local(sub.tag)
-                    if stag is None:
-                        continue
-                    self.seen[stag] += 1
-                    if stag == "Disabilities":
+                    if sub.tag == t["Disabilities"]:
                         for dis in sub:
-                            if _local(dis.tag) != "Disability":
+                            if dis.tag != t["Disability"]:
                                 continue
-                            code = (_text(dis) or "").upper()
-                            self.read["Disability"] += 1
-                            if code == "NONE":
-                                self.read["Disability:NONE"] += 1
-                            else:
+                            code = (dis.text or "").strip().upper()
+                            disabilities.append(code)
+                            if code != "NONE":
                                 self.cols["disabilities"].add(
                                     {
                                         "child_seq": cseq,
@@ -328,63 +353,53 @@ class _Parser:
                                         "disability": code or None,
                                     }
                                 )
-                            disabilities.append(code)
-            elif tag == "CINdetails":
+            elif tag == t["CINdetails"]:
                 self.episode(part, cseq)
-            elif tag in CHILD_FIELDS:  # a flat child (identifiers not wrapped): tolerate
-                self._fields(elem, {tag: CHILD_FIELDS[tag]}, row)
-        real = [d for d in disabilities if d and d != "NONE"]
+            elif tag in self.child_fields:  # identifiers not wrapped in a container: tolerate
+                self._fields(elem, {tag: self.child_fields[tag]}, row)
+        n_none = disabilities.count("NONE")
+        self.read["Disability"] += len(disabilities)
+        self.read["Disability:NONE"] += n_none
+        real = len(disabilities) - n_none
         row["n_disability"] = str(len(disabilities))
         row["disabled_raw"] = "1" if real else "0"
-        row["none_with_others"] = "1" if real and "NONE" in disabilities else "0"
+        row["none_with_others"] = "1" if real and n_none else "0"
         self.cols["children"].add(row)
 
     def episode(self, elem: etree._Element, cseq: int) -> None:
         self.episode_seq += 1
-        self.read["CINdetails"] += 1
         eseq = self.episode_seq
+        t = self.t
         row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": elem.sourceline}
+        self._fields(elem, self.episode_fields, row)
         for part in elem:
-            tag = _local(part.tag)
-            if tag is None:
-                continue
-            self.seen[tag] += 1
-            if tag in EPISODE_FIELDS:
-                value = _text(part)
-                column = EPISODE_FIELDS[tag]
-                if column in row and row[column] != value:
-                    row["conflict"] = f"{tag} given twice with different values"
-                row[column] = value
-            elif tag == "Assessments":
-                self.read["Assessments"] += 1
+            tag = part.tag
+            if tag == t["Assessments"]:
                 sub: dict[str, Any] = {
                     "child_seq": cseq,
                     "episode_seq": eseq,
                     "line": part.sourceline,
                 }
-                self._fields(part, ASSESSMENT_FIELDS, sub)
+                self._fields(part, self.assessment_fields, sub)
                 factors: list[str] = []
                 for box in part:
-                    if _local(box.tag) == "FactorsIdentifiedAtAssessment":
+                    if box.tag == t["FactorsIdentifiedAtAssessment"]:
                         factors.extend(
-                            (_text(f) or "").upper()
+                            (f.text or "").strip().upper()
                             for f in box
-                            if _local(f.tag) == "AssessmentFactors"
+                            if f.tag == t["AssessmentFactors"]
                         )
                 sub["factors"] = factors
                 self.cols["assessments"].add(sub)
-            elif tag == "CINPlanDates":
-                self.read["CINPlanDates"] += 1
+            elif tag == t["CINPlanDates"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
-                self._fields(part, CIN_PLAN_FIELDS, sub)
+                self._fields(part, self.cin_plan_fields, sub)
                 self.cols["cin_plans"].add(sub)
-            elif tag == "Section47":
-                self.read["Section47"] += 1
+            elif tag == t["Section47"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
-                self._fields(part, S47_FIELDS, sub)
+                self._fields(part, self.s47_fields, sub)
                 self.cols["section47"].add(sub)
-            elif tag == "ChildProtectionPlans":
-                self.read["ChildProtectionPlans"] += 1
+            elif tag == t["ChildProtectionPlans"]:
                 self.cpp_seq += 1
                 sub = {
                     "child_seq": cseq,
@@ -392,25 +407,37 @@ class _Parser:
                     "cpp_seq": self.cpp_seq,
                     "line": part.sourceline,
                 }
-                self._fields(part, CPP_FIELDS, sub)
+                self._fields(part, self.cpp_fields, sub)
                 self.cols["cp_plans"].add(sub)
                 for box in part:
-                    if _local(box.tag) != "Reviews":
+                    if box.tag != t["Reviews"]:
                         continue
                     for review in box:
-                        if _local(review.tag) != "CPPreviewDate":
+                        if review.tag != t["CPPreviewDate"]:
                             continue
-                        self.read["CPPreviewDate"] += 1
+                        text = review.text
                         self.cols["cpp_reviews"].add(
                             {
                                 "child_seq": cseq,
                                 "episode_seq": eseq,
                                 "cpp_seq": self.cpp_seq,
                                 "line": review.sourceline,
-                                "review_date": _text(review),
+                                "review_date": (text.strip() or None) if text is not None else None,
                             }
                         )
         self.cols["referrals"].add(row)
+
+    def counts(self) -> dict[str, int]:
+        """Elements read, from the raw column lists (one row per element)."""
+        read = {"Child": self.child_seq, "CINdetails": self.episode_seq}
+        for element, table in ELEMENT_TABLE.items():
+            if element not in read and element != "Disability":
+                read[element] = sum(f.height for f in self.cols[table].frames) + len(
+                    self.cols[table].data[self.cols[table].names[0]]
+                )
+        read["Disability"] = self.read["Disability"]
+        read["Disability:NONE"] = self.read["Disability:NONE"]
+        return read
 
     def flush(self) -> None:
         for columns in self.cols.values():
@@ -485,16 +512,22 @@ def iter_children(
     on_header: Callable[[Header], None],
     on_child: Callable[[etree._Element], None],
     on_bytes: Callable[[int], None] | None = None,
+    on_namespace: Callable[[str], None] | None = None,
 ) -> None:
-    """Stream a CIN file: header first, then each ``<Child>`` element (cleared after use)."""
+    """Stream a CIN file: header first, then each ``<Child>`` element (cleared after use).
+
+    Only ``Message``, ``Header`` and ``Child`` events reach Python; everything inside a child is
+    parsed in C and read once from the finished element.
+    """
     _sniff(path)
     header_seen = False
-    root_checked = False
+    root_seen = False
     try:
         with open(path, "rb") as handle:
             context = etree.iterparse(
                 handle,
                 events=("start", "end"),
+                tag=("{*}Message", "{*}Header", "{*}Child"),
                 resolve_entities=False,
                 load_dtd=False,
                 no_network=True,
@@ -506,14 +539,18 @@ def iter_children(
             for event, elem in context:
                 tag = _local(elem.tag)
                 if event == "start":
-                    if not root_checked:
-                        root_checked = True
-                        if tag != "Message":
+                    if tag == "Message" and not root_seen:
+                        if elem.getparent() is not None:
                             raise CinFileError(
-                                path,
-                                elem.sourceline,
-                                f"root element is <{tag}>, expected <Message>",
+                                path, elem.sourceline, "<Message> is not the root element"
                             )
+                        root_seen = True
+                        if on_namespace is not None:
+                            on_namespace(etree.QName(elem).namespace or "")
+                    elif not root_seen:
+                        raise CinFileError(
+                            path, elem.sourceline, f"<{tag}> outside a <Message> root element"
+                        )
                     continue
                 if tag == "Header":
                     on_header(_parse_header(elem, path))
@@ -540,8 +577,8 @@ def iter_children(
         raise CinFileError(path, line, f"not well-formed XML: {err.msg}") from None
     except UnicodeDecodeError as err:
         raise CinFileError(path, None, f"wrong encoding: {err.reason}") from None
-    if not root_checked:
-        raise CinFileError(path, 1, "no XML root element")
+    if not root_seen:
+        raise CinFileError(path, 1, "root element is not <Message>: not a CIN census return")
     if not header_seen:
         raise CinFileError(path, None, "no <Header>: LA and census year unknown")
 
@@ -772,8 +809,9 @@ def read_cin_xml(
         if parser.child_seq % chunk_children == 0:
             parser.flush()
 
-    iter_children(path, headers.append, on_child, on_bytes)
+    iter_children(path, headers.append, on_child, on_bytes, parser.set_namespace)
     header = headers[0]
+    read_counts = parser.counts()
     raw = {table: cols.frame().with_row_index("row_seq") for table, cols in parser.cols.items()}
     source_file = Path(path).name
     rejector = _Rejector(source_file, header, key)
@@ -839,8 +877,12 @@ def read_cin_xml(
         None,
         "",
     )
-    elements_seen = dict(parser.seen)
-    sex_elements = {k: elements_seen.get(k, 0) for k in ("GenderCurrent", "Sex")}
+    elements_seen = {
+        "GenderCurrent": int(raw["children"].get_column("gender_current").is_not_null().sum()),
+        "Sex": int(raw["children"].get_column("sex_code").is_not_null().sum()),
+        "CINPlanDates": raw["cin_plans"].height,
+    }
+    sex_elements = {k: elements_seen[k] for k in ("GenderCurrent", "Sex")}
 
     def child_parent_mask(frame: pl.DataFrame) -> pl.Series:
         return frame.get_column("child_seq").is_in(sorted(rejector.rejected_children))
@@ -956,7 +998,7 @@ def read_cin_xml(
         header=header,
         tables=tables,
         rejects=rejector.frame(),
-        elements_read=dict(parser.read),
+        elements_read=read_counts,
         elements_seen=elements_seen,
         detected=detected,
         rejected_counts={t: len(rows) for t, rows in rejector.rejected_rows.items()},

@@ -202,7 +202,9 @@ def build_events(
             )
         )
         parts.append(
-            _events(cin_children_exits, "left_care", "dec", _attrs(rec=pl.col("rec")), episode=False)
+            _events(
+                cin_children_exits, "left_care", "dec", _attrs(rec=pl.col("rec")), episode=False
+            )
         )
     if moves is None and children_longitudinal is not None:
         moves = la_moves(ref, children_longitudinal)
