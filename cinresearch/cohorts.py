@@ -888,7 +888,8 @@ def _exclusion_reason(outcome: Outcome, analysis_start: date | None, cla_given: 
         (pl.col("death_date") < origin, "died before origin"),
         (pl.col("_birthday_18") <= origin, "aged 18 or over at origin"),
     ]
-    if "closed_without_event" in outcome.competing and outcome.origin != "closure":
+    checks.append((pl.col("closure_date") < pl.col("referral_date"), "closure before referral"))
+    if "closed_without_event" in outcome.competing and outcome.origin in PLAN_ORIGINS:
         checks.append((pl.col("closure_date") < origin, "closure before origin"))
     checks += [
         (pl.col("_t_event") < origin, "outcome before origin"),

@@ -394,6 +394,8 @@ def _coerce(frame: pl.LazyFrame) -> pl.LazyFrame:
             exprs.append(pl.col(name).cast(pl.String))
         elif name in _INT_COLUMNS and not dtype.is_integer():
             exprs.append(pl.col(name).cast(pl.Int32))
+        elif name == "population" and not dtype.is_integer():
+            exprs.append(pl.col(name).cast(pl.Int64))
     if exprs:
         frame = frame.with_columns(exprs)
     if "la_code" in schema:

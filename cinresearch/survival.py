@@ -117,7 +117,6 @@ def _group_order(series: pl.Series) -> list[str]:
     elif dtype == pl.Categorical:
         order = sorted(present.cast(pl.String).to_list())
     else:
-        order = [str(v) if not isinstance(v, bool) else str(v).lower() for v in present.sort()]
         order = present.sort().cast(pl.String).to_list()
     if series.null_count():
         order.append(MISSING_GROUP)
@@ -203,9 +202,7 @@ def _prepare(
                 f"entry column {entry!r} is after the duration in {too_late.sum()} row(s); "
                 "delayed entry must be <= duration"
             )
-        out = out.with_columns(
-            pl.when(ent > 0).then(ent).otherwise(float("-inf")).alias(_E)
-        )
+        out = out.with_columns(pl.when(ent > 0).then(ent).otherwise(float("-inf")).alias(_E))
         never = (out.get_column(_E) >= out.get_column(_D)).to_numpy()
         if never.any():
             warnings.warn(
@@ -323,7 +320,11 @@ def _step_lookup(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.nd
 
 
 def _time_dtype(duration_dtype: pl.DataType, times: np.ndarray) -> pl.DataType:
-    if duration_dtype.is_integer() and np.all(np.isfinite(times)) and np.all(times == np.round(times)):
+    if (
+        duration_dtype.is_integer()
+        and np.all(np.isfinite(times))
+        and np.all(times == np.round(times))
+    ):
         return pl.Int64
     return pl.Float64
 
@@ -458,9 +459,7 @@ def kaplan_meier(
         surv, se = _km_arrays(n, d)
         lower, upper = _loglog_ci(surv, se**2, z)
         rows.append(
-            _evaluate_curve(
-                label, grid, surv, se, lower, upper, surv[-1], dur, st, ent, 1, t_req
-            )
+            _evaluate_curve(label, grid, surv, se, lower, upper, surv[-1], dur, st, ent, 1, t_req)
         )
     all_times = np.concatenate([r["time"] for r in rows]) if rows else np.array([])
     return _curve_frame(rows, _time_dtype(dtype, all_times))
@@ -612,12 +611,17 @@ def _test_frame(statistic: float, df: int, test: str) -> pl.DataFrame:
     )
 
 
-def _strata_codes(df: pl.DataFrame, frame_cols: pl.DataFrame, strata: str | Sequence[str] | None):
+def _strata_codes(frame_cols: pl.DataFrame, strata: str | Sequence[str] | None) -> np.ndarray:
     if strata is None:
-        return np.zeros(df.height, dtype=np.int64)
+        return np.zeros(frame_cols.height, dtype=np.int64)
     cols = [strata] if isinstance(strata, str) else list(strata)
-    key = frame_cols.select(pl.struct([pl.col(c).cast(pl.String) for c in cols]).alias("k"))
-    return key.get_column("k").rank("dense").cast(pl.Int64).to_numpy()
+    key = frame_cols.select(
+        pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("\x00") for c in cols], separator="\x1f"
+        ).alias("k")
+    )
+    _, codes = np.unique(key.get_column("k").to_numpy(), return_inverse=True)
+    return codes.astype(np.int64)
 
 
 def _prepare_test(frame, duration, status, group, entry, strata, binary):
@@ -627,7 +631,7 @@ def _prepare_test(frame, duration, status, group, entry, strata, binary):
     df, order = _prepare(
         frame, duration, status, group=group, entry=entry, binary=binary, extra=scols
     )
-    strata_codes = _strata_codes(df, df, strata)
+    strata_codes = _strata_codes(df, strata)
     gmap = {lv: i for i, lv in enumerate(order)}
     gcode = np.array([gmap[v] for v in df.get_column(_G).to_list()], dtype=np.int64)
     return (
@@ -678,7 +682,7 @@ def logrank(
         oe += (d_g - frac * d)[: K - 1].sum(1)
         w = np.where(n > 1, d * (n - d) / np.maximum(n - 1, 1), 0.0)
         fr = frac[: K - 1]
-        V += np.einsum("t,it,jt->ij", w, fr, np.eye(K - 1)[:, :, None] - fr[None, :, :])
+        V += np.diag((fr * w).sum(1)) - (fr * w) @ fr.T
     stat = float(oe @ np.linalg.pinv(V) @ oe)
     return _test_frame(stat, K - 1, "log-rank")
 
@@ -696,7 +700,16 @@ def _gray_group_arrays(Y, d1, d2):
     f_prev = np.concatenate([[0.0], F[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
         Q = np.where(s_prev > 0, (1.0 - f_prev) / s_prev, 0.0)
-    return {"Y": Y, "D": D, "h": h, "h1": h1, "s_prev": s_prev, "f_prev": f_prev, "Q": Q, "R": Y * Q}
+    return {
+        "Y": Y,
+        "D": D,
+        "h": h,
+        "h1": h1,
+        "s_prev": s_prev,
+        "f_prev": f_prev,
+        "Q": Q,
+        "R": Y * Q,
+    }
 
 
 def _gray_scores(
@@ -735,7 +748,9 @@ def _gray_scores(
         ge_ent = ce[-1] - ce[np.searchsorted(es, times, side="left")]
         Y = ge_dur - ge_ent
         d1 = np.bincount(idx[m], weights=w[m] * (status[m] == cause), minlength=T)
-        d2 = np.bincount(idx[m], weights=w[m] * ((status[m] > 0) & (status[m] != cause)), minlength=T)
+        d2 = np.bincount(
+            idx[m], weights=w[m] * ((status[m] > 0) & (status[m] != cause)), minlength=T
+        )
         arr = _gray_group_arrays(Y, d1, d2)
         arr["d1"] = d1
         arr["d2"] = d2
@@ -767,12 +782,13 @@ def _gray_scores(
             # adjoint of S(t_i) (= S(t_{i+1}-)): backward recursion
             Sbar = np.zeros(T)
             for i in range(T - 2, -1, -1):
-                Sbar[i] = sprev_bar_q[i + 1] + Fbar[i + 1] * h1[i + 1] + Sbar[i + 1] * (1.0 - h[i + 1])
+                Sbar[i] = (
+                    sprev_bar_q[i + 1] + Fbar[i + 1] * h1[i + 1] + Sbar[i + 1] * (1.0 - h[i + 1])
+                )
             h_bar = -Sbar * s_prev
             with np.errstate(divide="ignore", invalid="ignore"):
                 invY = np.where(Y > 0, 1.0 / Y, 0.0)
-            direct_d1 = delta - share[k] if True else 0.0
-            g_d1 = direct_d1 + (h1_bar + h_bar) * invY
+            g_d1 = (delta - share[k]) + (h1_bar + h_bar) * invY
             g_d2 = h_bar * invY
             g_Y = rho * Q - (h1_bar * a["d1"] + h_bar * (a["d1"] + a["d2"])) * invY**2
             m = gcode == j
@@ -874,9 +890,7 @@ def _design(
                         f"reference level {ref!r} for {c!r} not found; levels: {levels}"
                     )
             else:
-                counts = dict(
-                    s.cast(pl.String).value_counts().iter_rows()
-                )  # level -> count
+                counts = dict(s.cast(pl.String).value_counts().iter_rows())  # level -> count
                 top = max(counts.get(lv, 0) for lv in levels)
                 ref = next(lv for lv in levels if counts.get(lv, 0) == top)
             chosen[c] = ref
@@ -887,12 +901,7 @@ def _design(
                 terms.append(f"{c}[{lv}]")
                 cov_of.append(c)
                 ref_of.append(ref)
-        elif s.dtype == pl.Boolean:
-            exprs.append(pl.col(c).cast(pl.Float64))
-            terms.append(c)
-            cov_of.append(c)
-            ref_of.append(None)
-        elif s.dtype.is_numeric():
+        elif s.dtype == pl.Boolean or s.dtype.is_numeric():
             exprs.append(pl.col(c).cast(pl.Float64))
             terms.append(c)
             cov_of.append(c)
@@ -1267,7 +1276,9 @@ def discrete_time_logit(
         .filter(pl.col("last") >= pl.col("first"))
         .with_columns(period=pl.int_ranges("first", pl.col("last") + 1))
         .explode("period")
-        .with_columns(y=((pl.col("__ev") == 1) & (pl.col("period") == pl.col("last"))).cast(pl.Int64))
+        .with_columns(
+            y=((pl.col("__ev") == 1) & (pl.col("period") == pl.col("last"))).cast(pl.Int64)
+        )
         .group_by([f"x{i}" for i in range(p)] + ["__cl", "period"])
         .agg(events=pl.col("y").sum(), trials=pl.len())
         .sort([f"x{i}" for i in range(p)] + ["__cl", "period"])
@@ -1295,7 +1306,11 @@ def discrete_time_logit(
     else:
         B = np.column_stack([np.ones(len(periods)), np.log(periods.astype(float))])
         base_terms = ["intercept", "log_period"]
-    Xc = pp.select([f"x{i}" for i in range(p)]).to_numpy().astype(np.float64) if p else np.zeros((len(periods), 0))
+    Xc = (
+        pp.select([f"x{i}" for i in range(p)]).to_numpy().astype(np.float64)
+        if p
+        else np.zeros((len(periods), 0))
+    )
     X = np.column_stack([B, Xc])
     ev = pp.get_column("events").to_numpy().astype(np.float64)
     tr = pp.get_column("trials").to_numpy().astype(np.float64)
