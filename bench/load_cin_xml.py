@@ -43,13 +43,23 @@ def _child(i: int) -> str:
         f"<Disability>{'NONE' if i % 8 else 'LD'}</Disability></Disabilities></ChildCharacteristics>"
     )
     kind = i % 10
-    episode = f"<CINdetails><CINreferralDate>{d(0)}</CINreferralDate><ReferralSource>6</ReferralSource>"
+    episode = (
+        f"<CINdetails><CINreferralDate>{d(0)}</CINreferralDate><ReferralSource>6</ReferralSource>"
+    )
     if kind == 0:  # NFA referral
-        return ident + episode + (
-            f"<CINclosureDate>{d(2)}</CINclosureDate><ReasonForClosure>RC8</ReasonForClosure>"
-            "<ReferralNFA>true</ReferralNFA></CINdetails></Child>\n"
+        return (
+            ident
+            + episode
+            + (
+                f"<CINclosureDate>{d(2)}</CINclosureDate><ReasonForClosure>RC8</ReasonForClosure>"
+                "<ReferralNFA>true</ReferralNFA></CINdetails></Child>\n"
+            )
         )
-    closing = f"<CINclosureDate>{d(60)}</CINclosureDate><ReasonForClosure>RC7</ReasonForClosure>" if start < date(2018, 1, 1) else ""
+    closing = (
+        f"<CINclosureDate>{d(60)}</CINclosureDate><ReasonForClosure>RC7</ReasonForClosure>"
+        if start < date(2018, 1, 1)
+        else ""
+    )
     assessment = (
         f"<Assessments><AssessmentActualStartDate>{d(1)}</AssessmentActualStartDate>"
         f"<AssessmentAuthorisationDate>{d(30)}</AssessmentAuthorisationDate><FactorsIdentifiedAtAssessment>"
@@ -121,7 +131,9 @@ def _measure(path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--children", type=int, default=1_000_000)
     parser.add_argument("--file", type=Path)
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
@@ -132,7 +144,10 @@ def main() -> None:
     path = args.file or make_file(args.children)
     size_mb = path.stat().st_size / 1e6
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", str(path)], check=True, capture_output=True, text=True
+        [sys.executable, __file__, "--measure", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     line = (

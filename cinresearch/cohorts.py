@@ -27,6 +27,14 @@ Conventions (each one can be changed by an argument):
 * Left truncation: when ``analysis_start`` is later than a subject's origin, ``entry`` holds
   the days from the origin to ``analysis_start``. Otherwise ``entry`` is 0. A subject whose
   follow-up ends before ``analysis_start`` was never at risk and is excluded, with a reason.
+* ``prior_cpp`` is ``prior_cpp_seen`` (a plan of this child in this LA started before the
+  origin, or before the plan itself for plan subjects) OR ``previous_cpps >= 1``. For episode
+  subjects ``previous_cpps`` comes from the episode's first plan, so it is only known for
+  children who went on to a plan. For the referral → CPP outcome that makes ``prior_cpp``
+  depend on the outcome. Model ``prior_cpp_seen`` there instead.
+* Closure with reason RC5 (transferred to another LA) censors as "left LA" for "cpp" and
+  "care" instead of competing (``censor_closure_reasons`` in cohorts.yaml). A closure with
+  RC2 is labelled "competing: died" even without a death date.
 * No row is dropped silently. Rows outside the cohort are counted by criterion. Cohort rows
   that cannot be analysed (missing dates, outcome before origin, ...) go to the ``excluded``
   frame with a reason. :func:`build_survival_frame` returns both, plus a reconciliation table.
@@ -216,8 +224,10 @@ class Cohort:
     With ``include_open=True`` the cohort is *prevalent*: subjects whose origin is on or before
     the window end and who are still at risk on the window start. Those with an earlier
     origin enter late (left truncation at the window start). ``where`` is a polars
-    expression, or a polars SQL string, evaluated on the subject frame. It is left out of
-    equality and hashing.
+    expression, or a polars SQL string, evaluated on the subject frame. It sees the episode
+    columns with their stored codes (e.g. ``referral_source = '3B'``) plus ``origin_date``,
+    ``end_date``, ``age_band`` and ``age_at_origin``. It is left out of equality and hashing.
+    "First referral" means first in the data: referrals before the first return are unknown.
     """
 
     name: str
@@ -490,8 +500,9 @@ def age_band_expr(
     birth_date: str | pl.Expr = "birth_date",
     expected_birth_date: str | pl.Expr | None = "expected_birth_date",
 ) -> pl.Expr:
-    """DfE age band at ``at``: unborn, under 1, 1-4, 5-9, 10-15, 16+ (an ordered Enum).
+    """DfE age band at ``at``: unborn, under 1, 1-4, 5-9, 10-15, 16+.
 
+    The result is an ordered Enum column named "age_band".
     The child counts as unborn when ``at`` is before the birth date. Without a birth date,
     the expected birth date is used: before it the child is unborn, after it the expected
     date stands in for the birth date. The band is null when both dates are missing.
@@ -517,7 +528,7 @@ def age_band_expr(
         .then(pl.lit("10-15"))
         .otherwise(pl.lit("16+"))
     )
-    return band.cast(AGE_BAND_DTYPE)
+    return band.cast(AGE_BAND_DTYPE).alias("age_band")
 
 
 def referral_source_group_expr(
@@ -663,8 +674,18 @@ def _subjects(eps: pl.LazyFrame, plans: pl.LazyFrame | None, outcome: Outcome) -
             pl.col("_has_episode").fill_null(False),
             data_end=pl.coalesce("plan_data_end", "data_end"),
             la_data_end=pl.coalesce("la_data_end", pl.col("plan_data_end").max().over("la_code")),
+            # episode_id:cpp_start; a plan whose episode is missing gets a key of its own
             subject_id=pl.concat_str(
-                pl.coalesce("episode_id", pl.lit("no-episode")),
+                pl.coalesce(
+                    "episode_id",
+                    pl.concat_str(
+                        pl.lit("no-episode"),
+                        "child_id",
+                        "la_code",
+                        pl.col("referral_date").cast(pl.String),
+                        separator="|",
+                    ),
+                ),
                 pl.col("cpp_start").cast(pl.String),
                 separator=":",
             ),
@@ -675,7 +696,8 @@ def _subjects(eps: pl.LazyFrame, plans: pl.LazyFrame | None, outcome: Outcome) -
         "cpp_start": "cpp_start",
         "cpp_end": "cpp_end",
     }[outcome.origin]
-    return subjects.with_columns(origin_date=pl.col(origin_col))
+    # `_rid` keys the internal joins, so duplicated ids in the input cannot cross-match.
+    return subjects.with_columns(origin_date=pl.col(origin_col)).with_row_index("_rid")
 
 
 # --------------------------------------------------------------------------------------------
@@ -692,13 +714,13 @@ def _first_on_or_after(
 ) -> pl.LazyFrame:
     """Per subject: the earliest ``date_col`` in ``dated`` on/after its origin (same keys)."""
     pairs = (
-        subjects.select("subject_id", "origin_date", *keys)
+        subjects.select("_rid", "origin_date", *keys)
         .join(dated.select(*keys, date_col), on=list(keys), how="inner")
         .filter(pl.col(date_col) >= pl.col("origin_date"))
-        .group_by("subject_id")
+        .group_by("_rid")
         .agg(pl.col(date_col).min().alias(name))
     )
-    return subjects.join(pairs, on="subject_id", how="left")
+    return subjects.join(pairs, on="_rid", how="left")
 
 
 def _add_moves(subjects: pl.LazyFrame, events: Frame | None) -> pl.LazyFrame:
@@ -736,16 +758,16 @@ def _add_care(subjects: pl.LazyFrame, cla: Frame | None) -> pl.LazyFrame:
     starts = lf.filter(pl.col("rne") == "S") if "rne" in cols else lf
     out = _first_on_or_after(subjects, starts, ["child_id", "la_code"], "decom", "_t_event")
     spans = (
-        subjects.select("subject_id", "origin_date", "child_id", "la_code")
+        subjects.select("_rid", "origin_date", "child_id", "la_code")
         .join(lf.select("child_id", "la_code", "decom", "dec"), on=["child_id", "la_code"])
         .filter(
             (pl.col("decom") < pl.col("origin_date"))
             & (pl.col("dec").is_null() | (pl.col("dec") > pl.col("origin_date")))
         )
-        .select("subject_id", _in_care_at_origin=pl.lit(True))
-        .unique("subject_id")
+        .select("_rid", _in_care_at_origin=pl.lit(True))
+        .unique("_rid")
     )
-    return out.join(spans, on="subject_id", how="left").with_columns(
+    return out.join(spans, on="_rid", how="left").with_columns(
         pl.col("_in_care_at_origin").fill_null(False)
     )
 
@@ -956,6 +978,10 @@ def build_survival_frame(
 ) -> SurvivalFrame:
     """Survival frame for ``cohort`` and ``outcome``, with excluded rows and a reconciliation.
 
+    Pass the whole ``episodes`` table, not a filtered one. The cohort does the selecting,
+    and the next referral, the LA's last return and earlier plans are looked up across all
+    episodes.
+
     Arguments:
         episodes: the derived ``episodes`` table (docs/tables.md), eager or lazy.
         cohort: a :class:`Cohort`, a preset name from cohorts.yaml, or a dict.
@@ -1065,9 +1091,14 @@ def build_survival_frame(
             ]
         )
     )
-    full = subjects.select(wanted).collect()
-
-    in_cohort = full.filter(pl.col("_removed").is_null())
+    # One pass: counts of the subjects outside the cohort, and the cohort rows themselves.
+    subjects = subjects.select(wanted)
+    removed_lf = subjects.group_by("_removed").agg(n=pl.len())
+    removed_df, in_cohort = pl.collect_all(
+        [removed_lf, subjects.filter(pl.col("_removed").is_null())]
+    )
+    removed_counts = {reason: n for reason, n in removed_df.iter_rows() if reason is not None}
+    n_subjects = int(removed_df["n"].sum())
     excluded = (
         in_cohort.filter(pl.col("_excluded").is_not_null())
         .select(*EXCLUDED_COLUMNS[:-1], reason=pl.col("_excluded"))
@@ -1080,12 +1111,15 @@ def build_survival_frame(
         .with_columns(pl.col("duration").cast(pl.Int64), pl.col("entry").cast(pl.Int64))
         .sort("la_code", "child_id", "origin_date", "subject_id")
     )
-    reconciliation = _reconcile(full, in_cohort, excluded, frame, criteria, outcome)
+    reconciliation = _reconcile(
+        n_subjects, removed_counts, in_cohort, excluded, frame, criteria, outcome
+    )
     return SurvivalFrame(frame, excluded, reconciliation, cohort, outcome, analysis_start)
 
 
 def _reconcile(
-    full: pl.DataFrame,
+    n_subjects: int,
+    removed_counts: dict[str, int],
     in_cohort: pl.DataFrame,
     excluded: pl.DataFrame,
     frame: pl.DataFrame,
@@ -1094,16 +1128,15 @@ def _reconcile(
 ) -> pl.DataFrame:
     """Counts in and out at each stage; raises if they do not add up."""
     subject = "CP plans" if outcome.plan_level else "episodes"
-    removed_counts = dict(full.get_column("_removed").drop_nulls().value_counts().iter_rows())
     excluded_counts = dict(excluded.get_column("reason").value_counts().iter_rows())
     end_counts = dict(frame.get_column("end_reason").value_counts().iter_rows())
-    rows: list[tuple[str, str, int]] = [("input", f"{subject} (subjects)", full.height)]
+    rows: list[tuple[str, str, int]] = [("input", f"{subject} (subjects)", n_subjects)]
     rows += [("not in cohort", reason, removed_counts.get(reason, 0)) for _, reason in criteria]
     rows.append(("in cohort", subject, in_cohort.height))
     rows += [("excluded", reason, n) for reason, n in sorted(excluded_counts.items())]
     rows.append(("rows out", subject, frame.height))
     rows += [("end reason", reason, n) for reason, n in sorted(end_counts.items())]
-    if full.height != sum(removed_counts.values()) + in_cohort.height or (
+    if n_subjects != sum(removed_counts.values()) + in_cohort.height or (
         in_cohort.height != excluded.height + frame.height
     ):  # pragma: no cover - an internal bug, not a data problem
         raise AssertionError("survival frame reconciliation does not add up")

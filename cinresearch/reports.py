@@ -146,7 +146,9 @@ def run_notebook(
             os.environ["MPLBACKEND"] = env_before
     seconds = time.perf_counter() - started
     nb = nbformat.read(executed, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     body, _ = exporter.from_notebook_node(nb)
     html_path = out_dir / f"{name}.html"
     html_path.write_text(body, encoding="utf-8")
@@ -161,10 +163,13 @@ def run_notebook(
     )
 
 
-def _index_html(year: int, runs: list[NotebookRun], la_runs: dict[str, list[NotebookRun]], data_files: list[str]) -> str:
+def _index_html(
+    year: int, runs: list[NotebookRun], la_runs: dict[str, list[NotebookRun]], data_files: list[str]
+) -> str:
     def items(runs: list[NotebookRun], prefix: str = "") -> str:
         return "\n".join(
-            f'<li><a href="{html.escape(prefix + r.html)}">{html.escape(r.title)}</a></li>' for r in runs
+            f'<li><a href="{html.escape(prefix + r.html)}">{html.escape(r.title)}</a></li>'
+            for r in runs
         )
 
     la_section = ""
@@ -176,7 +181,9 @@ def _index_html(year: int, runs: list[NotebookRun], la_runs: dict[str, list[Note
         la_section = f"<h2>Local authority benchmarking packs</h2><ul>{la_items}</ul>"
     data_section = ""
     if data_files:
-        data_items = "\n".join(f'<li><a href="data/{html.escape(f)}">{html.escape(f)}</a></li>' for f in data_files)
+        data_items = "\n".join(
+            f'<li><a href="data/{html.escape(f)}">{html.escape(f)}</a></li>' for f in data_files
+        )
         data_section = (
             "<h2>Open data (Explore Education Statistics layout, after disclosure control)</h2>"
             f"<ul>{data_items}</ul>"
@@ -226,9 +233,15 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     st = Store(store_path)
     if not st.manifest_path.exists():
-        raise ReportError(f"{store_path} is not a store (no manifest.json); run `cinresearch load` first")
+        raise ReportError(
+            f"{store_path} is not a store (no manifest.json); run `cinresearch load` first"
+        )
     started = datetime.now(UTC)
-    base = {"store": str(store_path), "census_year": int(year), "suppression_threshold": int(suppression_threshold)}
+    base = {
+        "store": str(store_path),
+        "census_year": int(year),
+        "suppression_threshold": int(suppression_threshold),
+    }
     base.update(extra_parameters or {})
     la_codes = list(las)
     if la_codes == ["all"]:
@@ -261,17 +274,28 @@ def build_report(
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "inputs": [
-            {"file": r.file, "sha256": r.sha256, "kind": r.kind, "census_year": r.census_year, "la_code": r.la_code}
+            {
+                "file": r.file,
+                "sha256": r.sha256,
+                "kind": r.kind,
+                "census_year": r.census_year,
+                "la_code": r.la_code,
+            }
             for r in st.inputs()
         ],
-        "notebooks": [r.__dict__ for r in runs] + [r.__dict__ for rs in la_runs.values() for r in rs],
+        "notebooks": [r.__dict__ for r in runs]
+        + [r.__dict__ for rs in la_runs.values() for r in rs],
         "data_files": data_files,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    (out_dir / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, default=str), encoding="utf-8"
+    )
     return index
 
 
-def write_publication_tables(store: Any, year: int, out_dir: Path, suppression_threshold: int = 5) -> list[str]:
+def write_publication_tables(
+    store: Any, year: int, out_dir: Path, suppression_threshold: int = 5
+) -> list[str]:
     """EES-layout CSVs (with .meta.csv) of the official measures, after disclosure control."""
     try:
         from cinresearch.publication import write_indicator_tables
@@ -289,10 +313,19 @@ class _Progress:
     def __enter__(self):
         if not self.enabled:
             return lambda label: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bar = Progress(
-            TextColumn("[bold]report[/] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            TextColumn("[bold]report[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
         )
         self.bar.__enter__()
         task = self.bar.add_task("starting", total=self.total)

@@ -817,7 +817,12 @@ def read_cin_xml(
     rejector = _Rejector(source_file, header, key)
 
     # identifiers: pseudonymise once per distinct value, then drop the raw columns
-    children_raw = raw["children"]
+    elements_seen = {
+        "GenderCurrent": int(raw["children"].get_column("gender_current").is_not_null().sum()),
+        "Sex": int(raw["children"].get_column("sex_code").is_not_null().sum()),
+        "CINPlanDates": raw["cin_plans"].height,
+    }
+    children_raw = raw.pop("children")
     ids = children_raw.get_column("la_child_id")
     child_ids = [None if v is None else key.child_id(header.la_code, v) for v in ids.to_list()]
     upns = children_raw.get_column("upn").to_list()
@@ -877,11 +882,7 @@ def read_cin_xml(
         None,
         "",
     )
-    elements_seen = {
-        "GenderCurrent": int(raw["children"].get_column("gender_current").is_not_null().sum()),
-        "Sex": int(raw["children"].get_column("sex_code").is_not_null().sum()),
-        "CINPlanDates": raw["cin_plans"].height,
-    }
+    del children_raw
     sex_elements = {k: elements_seen[k] for k in ("GenderCurrent", "Sex")}
 
     def child_parent_mask(frame: pl.DataFrame) -> pl.Series:
@@ -891,7 +892,7 @@ def read_cin_xml(
         return frame.join(seq_to_child, on="child_seq", how="left", maintain_order="left")
 
     # disabilities (NONE rows are not stored; `children.disabled` carries it)
-    disabilities_raw = with_child_id(raw["disabilities"])
+    disabilities_raw = with_child_id(raw.pop("disabilities"))
     disabilities = _normalise_table(
         disabilities_raw,
         "disabilities",
@@ -905,7 +906,7 @@ def read_cin_xml(
     )
 
     # referrals (episodes)
-    referrals_raw = with_child_id(raw["referrals"])
+    referrals_raw = with_child_id(raw.pop("referrals"))
     referral_record = [
         "child_id",
         "referral_date",
@@ -934,7 +935,7 @@ def read_cin_xml(
     def nested(
         table: str, record: list[str], context: dict[str, pl.Expr] | None = None
     ) -> pl.DataFrame:
-        frame = with_child_id(raw[table]).join(
+        frame = with_child_id(raw.pop(table)).join(
             episode_dates, on="episode_seq", how="left", maintain_order="left"
         )
         frame = frame.join(closures, on="episode_seq", how="left", maintain_order="left")

@@ -8,8 +8,10 @@ split into loaded rows and ``rejects``. Line numbers count the header as line 1.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -22,25 +24,70 @@ TRUE_TEXT = ["1", "TRUE", "T", "Y", "YES"]
 FALSE_TEXT = ["0", "FALSE", "F", "N", "NO"]
 
 
-def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> pl.DataFrame:
-    """All columns as text, header names stripped; clean error for unreadable files."""
+@dataclass
+class CsvText:
+    """A CSV read as text: well-formed rows, plus what could not become a row."""
+
+    frame: pl.DataFrame  # one column per header name (stripped) + ``line`` (i64)
+    malformed: list[tuple[int, int]] = field(default_factory=list)  # (line, number of fields)
+    blank_lines: int = 0
+
+
+def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
+    """All columns as text, header names stripped; clean error for unreadable files.
+
+    Read with the standard ``csv`` module so that ``line`` is the physical line a record starts
+    on (blank lines and quoted line breaks counted). Blank lines are skipped (counted in
+    ``blank_lines``); a row whose number of fields differs from the header's (e.g. an extra
+    comma) is not loaded but listed in ``malformed`` so the caller can reject it by line.
+    """
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    malformed: list[tuple[int, int]] = []
+    blank = 0
+    header: list[str] | None = None
     try:
-        frame = pl.read_csv(
-            path, infer_schema=False, encoding="utf8", missing_utf8_is_empty_string=False
-        )
-    except (pl.exceptions.ComputeError, pl.exceptions.NoDataError, UnicodeDecodeError) as err:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            previous = 0
+            for record in reader:
+                start, previous = previous + 1, reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    blank += 1
+                    continue
+                if header is None:
+                    header = [c.strip().lstrip("\ufeff") for c in record]
+                    continue
+                if len(record) != len(header):
+                    malformed.append((start, len(record)))
+                    continue
+                rows.append(record)
+                lines.append(start)
+    except UnicodeDecodeError:
         raise InputFileError(
-            path, None, f"not a readable UTF-8 CSV: {str(err).splitlines()[0]}"
+            path, previous + 1, "not a readable UTF-8 CSV: invalid UTF-8 bytes"
         ) from None
-    frame = frame.rename({c: c.strip().lstrip("\ufeff") for c in frame.columns})
-    upper = {c.upper(): c for c in frame.columns}
+    except csv.Error as err:
+        raise InputFileError(path, previous + 1, f"not a readable CSV: {err}") from None
+    if header is None:
+        raise InputFileError(path, None, "file is empty: no header row")
+    upper: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name.upper() in upper:
+            raise InputFileError(path, 1, f"column {name!r} appears twice in the header")
+        upper[name.upper()] = position
     missing = [c for c in required if c.upper() not in upper]
     if missing:
         raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}")
-    frame = frame.rename({upper[c.upper()]: c for c in required})
-    return frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None)).with_row_index(
-        "line", offset=2
+    frame = pl.DataFrame(
+        {
+            c: pl.Series(c, [row[upper[c.upper()]] for row in rows], dtype=pl.String)
+            for c in required
+        }
     )
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
+    frame = frame.with_columns(pl.Series("line", lines, dtype=pl.Int64))
+    return CsvText(frame=frame, malformed=malformed, blank_lines=blank)
 
 
 def load_contract_csv(
@@ -58,8 +105,8 @@ def load_contract_csv(
     """Read a CSV for ``table``; returns (rows, rejects, counts)."""
     contract = contracts.load_contract(table)
     source = contract.source_columns
-    raw = read_text_csv(path, list(source))
-    raw = raw.rename({k: v for k, v in source.items()})
+    text = read_text_csv(path, list(source))
+    raw = text.frame.rename({k: v for k, v in source.items()})
     source_file = Path(path).name
     identifiers = identifiers or {}
     for column, hasher in identifiers.items():
@@ -94,6 +141,19 @@ def load_contract_csv(
             exprs.append(pl.col(col.name))
     typed = raw.with_columns(exprs)
     reject_parts: list[pl.DataFrame] = []
+    if text.malformed:
+        reject_parts.append(
+            contracts.reject_rows(
+                [{"line": line, "fields": n} for line, n in text.malformed],
+                table=table,
+                rule="csv:field_count",
+                message="row does not have the same number of fields as the header "
+                "(e.g. an extra or missing comma); not loaded",
+                source_file=source_file,
+                census_year=census_year,
+                la_code=la_code,
+            )
+        )
     record_cols = [c.name for c in contract.columns if c.name in typed.columns]
     bad = pl.Series([False] * typed.height)
     for col in contract.columns:
@@ -141,9 +201,10 @@ def load_contract_csv(
     rows = contracts.conform(result.valid, table)
     rejects = pl.concat(reject_parts) if reject_parts else contracts.empty_rejects()
     counts = {
-        "read": raw.height,
+        "read": raw.height + len(text.malformed),
         "loaded": rows.height,
-        "rejected": int(bad.sum()) + result.n_rejected,
+        "rejected": len(text.malformed) + int(bad.sum()) + result.n_rejected,
+        "blank_lines": text.blank_lines,
     }
     counts["balanced"] = counts["read"] == counts["loaded"] + counts["rejected"]
     return rows, rejects, counts

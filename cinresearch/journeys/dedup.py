@@ -247,6 +247,7 @@ def flag_episodes(referrals: pl.LazyFrame, la_years: pl.LazyFrame) -> pl.LazyFra
             ).fill_null(False),
         )
         .drop("_end", "la_last_census_year")
+        .sort(EPISODE_KEY)
     )
 
 

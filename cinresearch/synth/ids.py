@@ -107,8 +107,10 @@ def make_la_child_ids(la_index: np.ndarray, n_las: int, rng: np.random.Generator
     """7-digit numeric LA child IDs, unique within each LA, in random order."""
     la_index = np.asarray(la_index)
     out = np.empty(len(la_index), dtype=np.int64)
+    order = np.argsort(la_index, kind="stable")
+    bounds = np.searchsorted(la_index[order], np.arange(n_las + 1))
     for k in range(n_las):
-        rows = np.flatnonzero(la_index == k)
+        rows = order[bounds[k] : bounds[k + 1]]
         m = len(rows)
         if m == 0:
             continue

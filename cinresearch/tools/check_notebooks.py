@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     found = [p for nb in notebooks for p in problems(nb)]
     for line in found:
         print(line)
-    print(f"checked {len(notebooks)} notebooks: {'OK' if not found else f'{len(found)} problem(s)'}")
+    print(
+        f"checked {len(notebooks)} notebooks: {'OK' if not found else f'{len(found)} problem(s)'}"
+    )
     return 1 if found else 0
 
 
