@@ -53,6 +53,8 @@ from typing import Any
 import polars as pl
 import yaml
 
+from cinresearch.codes import AGE_BANDS
+
 __all__ = [
     "AGE_BANDS",
     "Cohort",
@@ -73,7 +75,6 @@ __all__ = [
 
 COHORTS_YAML = Path(__file__).resolve().parent.parent / "data_contracts" / "cohorts.yaml"
 
-AGE_BANDS: tuple[str, ...] = ("unborn", "under 1", "1-4", "5-9", "10-15", "16+")
 AGE_BAND_DTYPE = pl.Enum(list(AGE_BANDS))
 
 ORIGINS = ("referral", "closure", "cpp_start", "cpp_end")
@@ -226,7 +227,8 @@ class Cohort:
     origin enter late (left truncation at the window start). ``where`` is a polars
     expression, or a polars SQL string, evaluated on the subject frame. It sees the episode
     columns with their stored codes (e.g. ``referral_source = '3B'``) plus ``origin_date``,
-    ``end_date``, ``age_band`` and ``age_at_origin``. It is left out of equality and hashing.
+    ``end_date``, ``age_band``, ``age_at_origin``, ``referral_source_group`` and
+    ``prior_cpp``. It is left out of equality and hashing.
     "First referral" means first in the data: referrals before the first return are unknown.
     """
 
@@ -618,11 +620,18 @@ def _prepare_episodes(
         lf = lf.with_columns(
             episode_order=pl.col("referral_date").rank("ordinal").over(keys).cast(pl.Int32)
         )
-    return lf.with_columns(
-        # The next referral of the same child to the same LA (for re-referral outcomes).
-        next_referral_date=pl.col("referral_date").shift(-1).over(keys, order_by="referral_date"),
-        # The last return this LA sent: follow-up end for outcomes seen in later episodes.
-        la_data_end=pl.col("data_end").max().over("la_code"),
+    # The next referral of the same child to the same LA (for re-referral outcomes), and the
+    # last return this LA sent (follow-up end for outcomes seen in later episodes).
+    lf = _with_next(lf, keys, "referral_date", "next_referral_date")
+    return lf.with_columns(la_data_end=pl.col("data_end").max().over("la_code"))
+
+
+def _with_next(lf: pl.LazyFrame, keys: list[str], date_col: str, name: str) -> pl.LazyFrame:
+    """Add ``name``: the next ``date_col`` among rows with the same ``keys`` (null for the
+    last one). Sorts the frame, which is faster than a window over many small groups."""
+    same = pl.all_horizontal([pl.col(k).shift(-1) == pl.col(k) for k in keys])
+    return lf.sort([*keys, date_col], nulls_last=True, maintain_order=True).with_columns(
+        pl.when(same).then(pl.col(date_col).shift(-1)).alias(name)
     )
 
 
@@ -645,12 +654,8 @@ def _prepare_plans(cp_plans: Frame) -> pl.LazyFrame:
         lf = lf.unique(keys, keep="last").with_columns(plan_data_end=pl.lit(None, pl.Date))
     if "previous_cpps" not in cols:
         lf = lf.with_columns(previous_cpps=pl.lit(None, pl.Int16))
-    return lf.with_columns(
-        pl.col("previous_cpps").cast(pl.Int16),
-        next_cpp_start=pl.col("cpp_start")
-        .shift(-1)
-        .over(["child_id", "la_code"], order_by="cpp_start"),
-    )
+    lf = lf.with_columns(pl.col("previous_cpps").cast(pl.Int16))
+    return _with_next(lf, ["child_id", "la_code"], "cpp_start", "next_cpp_start")
 
 
 def _subjects(eps: pl.LazyFrame, plans: pl.LazyFrame | None, outcome: Outcome) -> pl.LazyFrame:
@@ -723,18 +728,36 @@ def _first_on_or_after(
     return subjects.join(pairs, on="_rid", how="left")
 
 
-def _add_moves(subjects: pl.LazyFrame, events: Frame | None) -> pl.LazyFrame:
-    """`_t_moved`: first `moved_la` event of the child in this LA on/after the origin."""
+def _add_moves(subjects: pl.LazyFrame, events: Frame | None, eps: pl.LazyFrame) -> pl.LazyFrame:
+    """`_t_moved`: the first date on/after the origin when the child turned up in another LA.
+
+    ``moved_la`` events (journeys) sit on the child's record in the *new* LA, dated at the
+    first referral there, with ``attrs`` JSON ``{"from_la": ..., "to_la": ...}``. The record
+    in the LA left is found through ``upn_hash`` (LAchildIDs differ between LAs), and its
+    subjects are censored at that date.
+    """
     if events is None:
         return subjects.with_columns(_t_moved=pl.lit(None, pl.Date))
     ev = _lazy(events)
-    _require(ev, ["child_id", "la_code", "date", "event"], "events", "leaving the LA")
+    _require(ev, ["child_id", "la_code", "date", "event", "attrs"], "events", "leaving the LA")
     moves = ev.filter(pl.col("event") == "moved_la").select(
         pl.col("child_id").cast(pl.String),
         pl.col("la_code").cast(pl.String),
         pl.col("date").cast(pl.Date).alias("_move_date"),
+        pl.col("attrs").cast(pl.String).str.json_path_match("$.from_la").alias("_from_la"),
     )
-    return _first_on_or_after(subjects, moves, ["child_id", "la_code"], "_move_date", "_t_moved")
+    upns = (
+        eps.select("child_id", "la_code", "upn_hash")
+        .filter(pl.col("upn_hash").is_not_null())
+        .unique()
+    )
+    left = (
+        moves.join(upns, on=["child_id", "la_code"], how="inner")  # the record moved to
+        .select("upn_hash", pl.col("_from_la").alias("la_code"), "_move_date")
+        .join(upns, on=["upn_hash", "la_code"], how="inner")  # the record in the LA left
+        .select("child_id", "la_code", "_move_date")
+    )
+    return _first_on_or_after(subjects, left, ["child_id", "la_code"], "_move_date", "_t_moved")
 
 
 def _add_care(subjects: pl.LazyFrame, cla: Frame | None) -> pl.LazyFrame:
@@ -743,19 +766,18 @@ def _add_care(subjects: pl.LazyFrame, cla: Frame | None) -> pl.LazyFrame:
         return subjects.with_columns(
             _t_event=pl.col("entered_care_date"), _in_care_at_origin=pl.lit(False)
         )
+    from cinresearch.journeys.linkage import care_entries, merge_cla_episodes
+
     lf = _lazy(cla)
-    _require(lf, ["child_id", "la_code", "decom"], "cla", "entering care")
+    _require(lf, ["child_id", "la_code", "decom", "dec"], "cla", "entering care")
     lf = _cast_dates(lf, ["decom", "dec"]).with_columns(
         pl.col("child_id").cast(pl.String), pl.col("la_code").cast(pl.String)
     )
-    cols = _columns(lf)
-    if "dec" not in cols:
-        lf = lf.with_columns(dec=pl.lit(None, pl.Date))
-    if "census_year" in cols:  # an episode re-sent in later returns: keep the latest
-        lf = lf.group_by(["child_id", "la_code", "decom"]).agg(
-            pl.all().sort_by("census_year").last()
-        )
-    starts = lf.filter(pl.col("rne") == "S") if "rne" in cols else lf
+    if "census_year" in _columns(lf):  # raw returns: latest return wins per episode
+        lf = merge_cla_episodes(lf)[0]
+    # Same definition as episodes.entered_care_date: starts of periods of care, so a
+    # placement move inside a period of care is not an entry (cinresearch.journeys.linkage).
+    starts = care_entries(lf)
     out = _first_on_or_after(subjects, starts, ["child_id", "la_code"], "decom", "_t_event")
     spans = (
         subjects.select("_rid", "origin_date", "child_id", "la_code")
@@ -987,20 +1009,23 @@ def build_survival_frame(
         cohort: a :class:`Cohort`, a preset name from cohorts.yaml, or a dict.
         outcome: an :class:`Outcome` or its name. Defaults to ``cohort.outcome``, else "cpp".
         children: ``children_longitudinal``. Fills child columns missing from ``episodes``.
-        cla: ``cla_episodes``. For outcome "care" it replaces ``entered_care_date``: the first
-            episode starting a period of care (RNE "S") on or after the origin. Subjects
-            already looked after at origin are excluded.
+        cla: ``cla_episodes`` (raw or merged). For outcome "care" it replaces
+            ``entered_care_date`` with the first start of a period of care on or after the
+            origin (the journeys definition). Subjects already looked after at origin are
+            excluded.
         npd: ``npd_outcomes`` (child × academic_year). Needed for outcome "exclusion".
         data_end: a common last date of follow-up. Each record's own end of data still applies
             when it is earlier.
         analysis_start: subjects with an earlier origin enter late. Defaults to the window
             start for ``include_open`` cohorts, else no truncation.
-        events: the ``events`` table. Its ``moved_la`` rows (child and LA left) censor as
-            "censored: left LA".
+        events: the ``events`` table. Its ``moved_la`` rows (on the record in the new LA, with
+            ``from_la`` in ``attrs``) censor the child's subjects in the LA left, matched by
+            ``upn_hash``, as "censored: left LA".
         cp_plans: plan-level CP plans (loaded ``cp_plans``, de-duplicated here, latest return
             wins). Needed for plan outcomes (``next_cpp``). When given, it is also used for
             ``prior_cpp_seen``.
-        extra_columns: more subject columns to carry into ``frame`` (e.g. "referral_nfa").
+        extra_columns: more subject columns to carry into ``frame``, e.g. "referral_nfa",
+            "closure_reason" or "referral_source_code" (the ungrouped code).
     """
     cohort = define_cohort(cohort)
     outcome = define_outcome(outcome or cohort.outcome or "cpp")
@@ -1033,7 +1058,7 @@ def build_survival_frame(
         subjects = _add_care(subjects, cla)
     elif outcome.event == "npd_exclusion":
         subjects = _add_npd(subjects, npd)
-    subjects = _add_moves(subjects, events)
+    subjects = _add_moves(subjects, events, eps)
     subjects = _add_prior_cpp(subjects, eps, plans, outcome)
 
     birth = pl.coalesce("birth_date", "expected_birth_date")

@@ -76,6 +76,26 @@ OUTPUT_SCHEMA = pl.Schema(
     }
 )
 
+#: columns of the normalised episodes frame the unit sets read
+EPISODE_INPUT_COLUMNS = [
+    "child_id",
+    "la_code",
+    "referral_date",
+    "closure_date",
+    "closure_reason",
+    "referral_source",
+    "primary_need",
+    "referral_nfa",
+    "first_census_year",
+    "last_census_year",
+    "data_end",
+    "birth_date",
+    "expected_birth_date",
+    "sex",
+    "disabled",
+    "rereferral_12m",
+]
+
 _DATE_COLUMNS = {
     "referral_date",
     "closure_date",
@@ -364,6 +384,8 @@ class IndicatorInputs:
                 pl.col(c).drop_nulls().last()
                 for c in ("birth_date", "expected_birth_date", "sex", "disabled")
             )
+            .collect()
+            .lazy()
         )
 
 
@@ -527,11 +549,12 @@ def prepare_inputs(data: Any, definitions: Definitions | None = None) -> Indicat
     else:
         raise ValueError("indicators need an `episodes` table or a `referrals` table")
     assert eps is not None
-    eps = _complete_episodes(eps, window)
+    # Collected once (only the columns the unit sets use): every unit set scans it again.
+    eps = _complete_episodes(eps, window).select(EPISODE_INPUT_COLUMNS).collect().lazy()
 
     def nested(name: str, keys: list[str]) -> pl.LazyFrame | None:
         frame = _lazy(frames.get(name))
-        return None if frame is None else _latest_return(frame, keys)
+        return None if frame is None else _latest_return(frame, keys).collect().lazy()
 
     pop = frames.get("population")
     population = None

@@ -73,19 +73,21 @@ def load_key(demo: bool = False) -> Pseudonymiser:
 
 
 _UPN_LETTERS = "ABCDEFGHJKLMNPQRTUVWXYZ"
+_DIGITS = "0123456789"
 
 
 def upn_is_valid(upn: str) -> bool:
     """DfE UPN check: 13 chars, check letter (rule 1510), digits 2-12 (1540), last char (1550)."""
     upn = upn.strip().upper()
-    if len(upn) != 13 or upn[0] not in _UPN_LETTERS or not upn[1:12].isdigit():
+    # ASCII digits only: str.isdigit() also accepts e.g. superscripts, which int() rejects
+    if len(upn) != 13 or upn[0] not in _UPN_LETTERS or not all(c in _DIGITS for c in upn[1:12]):
         return False
     last = upn[12]
-    if not (last.isdigit() or last in _UPN_LETTERS):
+    if not (last in _DIGITS or last in _UPN_LETTERS):
         return False
     total = 0
     for position, char in enumerate(upn[1:], start=2):
-        value = int(char) if char.isdigit() else _UPN_LETTERS.index(char)
+        value = int(char) if char in _DIGITS else _UPN_LETTERS.index(char)
         total += value * position
     return _UPN_LETTERS[total % 23] == upn[0]
 

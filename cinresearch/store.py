@@ -190,11 +190,15 @@ class Store:
 
     def collect_garbage(self) -> int:
         """Delete part files the manifest does not reference (left by superseded or dead loads)."""
+        removed = 0
+        # temporary manifests left by a load killed while committing
+        for path in self.root.glob(f".{MANIFEST}.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
         tables_dir = self.root / "tables"
         if not tables_dir.exists():
-            return 0
+            return removed
         live = self.live_parts()
-        removed = 0
         for path in tables_dir.rglob("*"):
             if not path.is_file():
                 continue

@@ -98,13 +98,17 @@ _G = "__group"
 
 def _collect(frame: pl.DataFrame | pl.LazyFrame, columns: Sequence[str]) -> pl.DataFrame:
     """Select ``columns`` (checked to exist) and collect a LazyFrame."""
-    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
+    names = _schema(frame).names()
     missing = [c for c in dict.fromkeys(columns) if c not in names]
     if missing:
         raise ValueError(f"column(s) not found in frame: {missing}")
     cols = list(dict.fromkeys(columns))
     out = frame.select(cols)
     return out.collect() if isinstance(out, pl.LazyFrame) else out
+
+
+def _schema(frame: pl.DataFrame | pl.LazyFrame) -> pl.Schema:
+    return frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
 
 
 def _group_order(series: pl.Series) -> list[str]:
@@ -151,6 +155,8 @@ def _prepare(
     cols = [duration, status] + ([group] if group else []) + ([entry] if entry else [])
     df = _collect(frame, cols + list(extra))
     dur = df.get_column(duration)
+    if isinstance(dur.dtype, pl.Duration):  # a timedelta: use whole days
+        dur = dur.dt.total_days()
     if not dur.dtype.is_numeric():
         raise TypeError(f"duration column {duration!r} must be numeric (days), got {dur.dtype}")
     if dur.null_count():
@@ -193,7 +199,10 @@ def _prepare(
         }
     )
     if entry is not None:
-        ent = df.get_column(entry).cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
+        ent = df.get_column(entry)
+        if isinstance(ent.dtype, pl.Duration):
+            ent = ent.dt.total_days()
+        ent = ent.cast(pl.Float64).fill_null(0.0).fill_nan(0.0)
         if (ent < 0).any():
             raise ValueError(f"entry column {entry!r} has negative value(s)")
         too_late = ent > out.get_column(_D)
@@ -320,11 +329,9 @@ def _step_lookup(times: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.nd
 
 
 def _time_dtype(duration_dtype: pl.DataType, times: np.ndarray) -> pl.DataType:
-    if (
-        duration_dtype.is_integer()
-        and np.all(np.isfinite(times))
-        and np.all(times == np.round(times))
-    ):
+    """Int64 output times for integer-day (or timedelta) input when all times are whole."""
+    whole = np.all(np.isfinite(times)) and np.all(times == np.round(times))
+    if (duration_dtype.is_integer() or isinstance(duration_dtype, pl.Duration)) and whole:
         return pl.Int64
     return pl.Float64
 
@@ -377,7 +384,7 @@ def _evaluate_curve(
             for v in vals:
                 v[beyond] = np.nan
     n = _at_risk(dur, entry_eff, at)
-    codes = sorted(set(status.tolist()) | {0})
+    codes = sorted(set(np.unique(status).tolist()) | {0})
     cnt = _counts(dur, status, at, codes)
     if event_code is None:  # any non-zero code is an event
         ev = sum((cnt[c] for c in codes if c != 0), np.zeros(len(at), dtype=np.int64))
@@ -450,7 +457,7 @@ def kaplan_meier(
     df, order = _prepare(frame, duration, event, group=group, entry=entry, binary=True)
     z = _z(alpha)
     t_req = _as_times(times)
-    dtype = _collect(frame, [duration]).get_column(duration).dtype
+    dtype = _schema(frame)[duration]
     rows = []
     for label, dur, st, ent in _split(df, order):
         grid = _curve_times(dur)
@@ -489,7 +496,7 @@ def cumulative_incidence(
         raise ValueError("cause must be a positive event_type code")
     z = _z(alpha)
     t_req = _as_times(times)
-    dtype = _collect(frame, [duration]).get_column(duration).dtype
+    dtype = _schema(frame)[duration]
     rows = []
     for label, dur, st, ent in _split(df, order):
         grid = _curve_times(dur)
@@ -981,12 +988,14 @@ def _coef_table(
     z: float,
     ratio_name: str,
 ) -> pl.DataFrame:
+    with np.errstate(over="ignore"):  # a separated term gives an infinite ratio/limit
+        ratio, lower, upper = np.exp(coef), np.exp(coef - z * se), np.exp(coef + z * se)
     return pl.DataFrame(
         {
             "term": terms,
-            ratio_name: np.exp(coef),
-            "lower": np.exp(coef - z * se),
-            "upper": np.exp(coef + z * se),
+            ratio_name: ratio,
+            "lower": lower,
+            "upper": upper,
             "p": p,
             "coef": coef,
             "se": se,
@@ -1223,13 +1232,17 @@ def discrete_time_logit(
     baseline: str = "periods",
     min_events_per_band: int = 10,
     include_baseline: bool = False,
+    censored_period: str = "include",
     alpha: float = 0.05,
 ) -> pl.DataFrame:
     """Discrete-time hazard model: logistic regression on person-period data.
 
     Period ``j`` covers days ``((j-1)·interval, j·interval]`` (an event on day 0 falls in period
     1). A subject contributes periods from the one containing its first at-risk day to the
-    period of its event (outcome 1 there), or — if censored — to its last *complete* period.
+    period of its event (outcome 1 there), or — if censored — to the period in which it was
+    censored (``censored_period="include"``, the usual person-period convention, as in
+    Singer & Willett) or only to its last complete period (``"exclude"``). A subject censored
+    on day 0 contributes nothing.
     ``baseline="periods"``: one intercept per band of consecutive periods, bands formed so each
     holds ``>= min_events_per_band`` events (named ``period[a-b]``); ``"linear"``/``"log"``: an
     intercept plus period or log(period). Fitted by statsmodels GLM (binomial, logit) on
@@ -1240,6 +1253,8 @@ def discrete_time_logit(
     """
     if interval <= 0:
         raise ValueError("interval must be positive (days)")
+    if censored_period not in {"include", "exclude"}:
+        raise ValueError("censored_period must be 'include' or 'exclude'")
     if baseline not in {"periods", "linear", "log"}:
         raise ValueError("baseline must be 'periods', 'linear' or 'log'")
     covariates = list(covariates)
@@ -1266,7 +1281,11 @@ def discrete_time_logit(
         .with_columns(
             last=pl.when(pl.col("__ev") == 1)
             .then(pl.max_horizontal((pl.col("__dur") / interval).ceil(), pl.lit(1.0)))
-            .otherwise((pl.col("__dur") / interval).floor())
+            .otherwise(
+                (pl.col("__dur") / interval).ceil()
+                if censored_period == "include"
+                else (pl.col("__dur") / interval).floor()
+            )
             .cast(pl.Int64),
             first=pl.when(pl.col("__ent").is_finite())
             .then((pl.col("__ent") / interval).floor() + 1)

@@ -200,7 +200,8 @@ CPP_CASES = [
     ("E08c", 0, 0, 0, "censored: data end", "10-15"),  # referred on 31 March
     ("E11", 50, 0, 2, "competing: died", "under 1"),  # died before RC2 closure
     ("E14", 61, 0, 0, "censored: left LA", "5-9"),  # closed RC5 (transferred)
-    ("E15", 51, 0, 0, "censored: left LA", "1-4"),  # moved_la event
+    ("E15", 51, 0, 0, "censored: left LA", "1-4"),  # turned up in LA 202 (as C15B)
+    ("E31", 30, 0, 0, "censored: data end", "1-4"),  # the new LA's record is not censored
     ("E16", 418, 1, 1, "outcome", "5-9"),
     ("E17", 31, 1, 1, "outcome", "1-4"),
     ("E22", 365, 0, 0, "censored: 18th birthday", "16+"),  # born 29 Feb: 18 on 1 March
@@ -262,9 +263,9 @@ def test_cpp_flags_bad_rows_instead_of_dropping(cpp_result):
     }
     _assert_reconciles(cpp_result)
     rec = cpp_result.reconciliation
-    assert rec.filter(pl.col("stage") == "input")["n"].item() == 33
-    assert rec.filter(pl.col("stage") == "in cohort")["n"].item() == 29
-    assert rec.filter(pl.col("stage") == "rows out")["n"].item() == 26
+    assert rec.filter(pl.col("stage") == "input")["n"].item() == 34
+    assert rec.filter(pl.col("stage") == "in cohort")["n"].item() == 30
+    assert rec.filter(pl.col("stage") == "rows out")["n"].item() == 27
 
 
 def test_several_episodes_per_child_give_one_row_each(cpp_result):
@@ -306,7 +307,7 @@ def test_cohort_filters_are_counted(episodes):
     rec = result.reconciliation.filter(pl.col("reason") == "NFA referral")
     assert rec["n"].item() == 2
     only_202 = build_survival_frame(episodes, define_cohort("referrals_2019_2021", la_codes="202"))
-    assert only_202.frame["subject_id"].to_list() == ["E17"]
+    assert only_202.frame["subject_id"].to_list() == ["E31", "E17"]  # sorted by child_id
     _assert_reconciles(only_202)
 
 
@@ -324,7 +325,8 @@ def test_where_accepts_expressions_and_sql(episodes):
 
 def test_first_referrals_under_5_preset(episodes, events):
     result = build_survival_frame(episodes, "first_referrals_under_5", events=events)
-    assert set(result.frame["subject_id"]) == {"E01", "E05", "E06", "E11", "E15", "E17", "E26"}
+    expected = {"E01", "E05", "E06", "E11", "E15", "E17", "E26", "E31"}
+    assert set(result.frame["subject_id"]) == expected
     assert set(result.frame["age_band"].cast(pl.String)) <= {"unborn", "under 1", "1-4"}
     _assert_reconciles(result)
 

@@ -101,11 +101,39 @@ def cla_frame() -> pl.DataFrame:
     return make(
         "cla_episodes",
         [
-            {**base, "census_year": 2020, "decom": D(2019, 7, 1), "place": "U6", "dec": D(2019, 9, 1), "rec": "X1"},
-            {**base, "census_year": 2021, "decom": D(2019, 7, 1), "place": "U4", "dec": D(2019, 9, 1), "rec": "X1"},
-            {**base, "census_year": 2020, "decom": D(2019, 9, 1), "rne": "P", "place": "K2", "dec": D(2020, 1, 10), "rec": "E4A"},
+            {
+                **base,
+                "census_year": 2020,
+                "decom": D(2019, 7, 1),
+                "place": "U6",
+                "dec": D(2019, 9, 1),
+                "rec": "X1",
+            },
+            {
+                **base,
+                "census_year": 2021,
+                "decom": D(2019, 7, 1),
+                "place": "U4",
+                "dec": D(2019, 9, 1),
+                "rec": "X1",
+            },
+            {
+                **base,
+                "census_year": 2020,
+                "decom": D(2019, 9, 1),
+                "rne": "P",
+                "place": "K2",
+                "dec": D(2020, 1, 10),
+                "rec": "E4A",
+            },
             {**base, "census_year": 2021, "decom": D(2020, 6, 1), "place": "U6"},
-            {**base, "child_id": cid("201", "NOTCIN"), "census_year": 2020, "decom": D(2019, 5, 5), "place": "U6"},
+            {
+                **base,
+                "child_id": cid("201", "NOTCIN"),
+                "census_year": 2020,
+                "decom": D(2019, 5, 5),
+                "place": "U6",
+            },
         ],
     )
 
@@ -113,14 +141,27 @@ def cla_frame() -> pl.DataFrame:
 def npd_frame() -> pl.DataFrame:
     a1_upn = KEY.upn("U201200115101")
     m_upn = KEY.upn("X201200115103")
-    row = dict(fsm=True, sen="K", sessions_possible=300, sessions_absent=40, persistent_absence=True,
-               suspensions=0, permanent_exclusion=False)
+    row = dict(
+        fsm=True,
+        sen="K",
+        sessions_possible=300,
+        sessions_absent=40,
+        persistent_absence=True,
+        suspensions=0,
+        permanent_exclusion=False,
+    )
     return make(
         "npd",
         [
             {**row, "upn_hash": a1_upn, "academic_year": 2019, "la_code": "201"},
             {**row, "upn_hash": a1_upn, "academic_year": 2020, "la_code": "201"},
-            {**row, "upn_hash": m_upn, "academic_year": 2020, "la_code": "202", "ks4_attainment8": 41.5},
+            {
+                **row,
+                "upn_hash": m_upn,
+                "academic_year": 2020,
+                "la_code": "202",
+                "ks4_attainment8": 41.5,
+            },
             {**row, "upn_hash": KEY.upn("H999999999999"), "academic_year": 2020, "la_code": "999"},
         ],
     )
@@ -168,12 +209,22 @@ def test_episode_open_across_three_returns_merges_into_one(built):
     assert plans.row(0, named=True)["latest_category"] == "NEG"
     assert plans.row(0, named=True)["n_returns"] == 3
     reviews = built["merged"]["cpp_reviews"].filter(pl.col("episode_id") == row["episode_id"])
-    assert reviews.get_column("review_date").to_list() == [D(2017, 8, 25), D(2018, 5, 20), D(2019, 5, 20)]
-    assert (row["n_cpp"], row["first_cpp_start"], row["first_cpp_category"], row["previous_cpps"]) == (
-        1, D(2017, 6, 2), "EMO", 0
-    )
+    assert reviews.get_column("review_date").to_list() == [
+        D(2017, 8, 25),
+        D(2018, 5, 20),
+        D(2019, 5, 20),
+    ]
+    assert (
+        row["n_cpp"],
+        row["first_cpp_start"],
+        row["first_cpp_category"],
+        row["previous_cpps"],
+    ) == (1, D(2017, 6, 2), "EMO", 0)
     assert (row["n_assessments"], row["n_s47"], row["first_s47_start"], row["first_icpc_date"]) == (
-        1, 1, D(2017, 5, 15), D(2017, 6, 2)
+        1,
+        1,
+        D(2017, 5, 15),
+        D(2017, 6, 2),
     )
     # working days after 11 May 2017 up to 20 June 2017, independent oracle (numpy busday_count)
     expected = int(
@@ -247,7 +298,11 @@ def test_child_moving_la_links_by_upn(built):
     moved = built["events"].filter(pl.col("event") == "moved_la")
     assert moved.height == 1
     row = moved.row(0, named=True)
-    assert (row["child_id"], row["la_code"], row["date"]) == (cid("202", "M9"), "202", D(2019, 10, 1))
+    assert (row["child_id"], row["la_code"], row["date"]) == (
+        cid("202", "M9"),
+        "202",
+        D(2019, 10, 1),
+    )
     assert json.loads(row["attrs"]) == {"from_la": "201", "to_la": "202"}
     assert row["episode_id"] is None
 
@@ -301,7 +356,10 @@ def test_result_does_not_depend_on_load_order(returns, built):
     for seed in (1, 2):
         order = stems[:]
         rng.shuffle(order)
-        other = pipeline(concat_tables(returns, order, shuffle_rows_seed=seed), cla_frame().sample(fraction=1.0, shuffle=True, seed=seed))
+        other = pipeline(
+            concat_tables(returns, order, shuffle_rows_seed=seed),
+            cla_frame().sample(fraction=1.0, shuffle=True, seed=seed),
+        )
         for name in ("audit", "children", "episodes", "events"):
             assert_frame_equal(other[name], built[name])
         for table, frame in built["merged"].items():
@@ -310,20 +368,34 @@ def test_result_does_not_depend_on_load_order(returns, built):
 
 # -- conflicts ----------------------------------------------------------------------------------
 def test_conflict_report_duplicates_within_a_return_and_withdrawn_values():
-    ref = dict(child_id="k1", la_code="301", referral_date=D(2019, 5, 1), referral_source="1A",
-               primary_need="N1", referral_nfa=False)
+    ref = dict(
+        child_id="k1",
+        la_code="301",
+        referral_date=D(2019, 5, 1),
+        referral_source="1A",
+        primary_need="N1",
+        referral_nfa=False,
+    )
     rows = [
         {**ref, "census_year": 2020, "closure_date": D(2019, 8, 1), "closure_reason": "RC7"},
         {**ref, "census_year": 2020, "closure_date": D(2019, 9, 1), "closure_reason": "RC7"},
         {**ref, "census_year": 2021},  # later return without the closure: a withdrawn value
         {**ref, "census_year": 2021, "referral_date": D(2020, 5, 1), "primary_need": None},
-        {**ref, "census_year": 2022, "referral_date": D(2020, 5, 1), "primary_need": "N4",
-         "closure_date": D(2021, 6, 1), "closure_reason": "RC7"},
+        {
+            **ref,
+            "census_year": 2022,
+            "referral_date": D(2020, 5, 1),
+            "primary_need": "N4",
+            "closure_date": D(2021, 6, 1),
+            "closure_reason": "RC7",
+        },
     ]
     frame = make("referrals", rows)
     results = []
     for seed in range(4):
-        merged, audit = merge_returns({"referrals": frame.sample(fraction=1.0, shuffle=True, seed=seed).lazy()})
+        merged, audit = merge_returns(
+            {"referrals": frame.sample(fraction=1.0, shuffle=True, seed=seed).lazy()}
+        )
         results.append((merged["referrals"].collect(), audit.collect()))
     for m, a in results[1:]:
         assert_frame_equal(m, results[0][0])
@@ -345,8 +417,15 @@ def test_conflict_report_duplicates_within_a_return_and_withdrawn_values():
 
 
 def test_duplicate_rows_in_one_return_keep_one_and_report_the_disagreement():
-    ref = dict(child_id="k1", la_code="301", census_year=2020, referral_date=D(2019, 5, 1),
-               referral_source="1A", primary_need="N1", referral_nfa=False)
+    ref = dict(
+        child_id="k1",
+        la_code="301",
+        census_year=2020,
+        referral_date=D(2019, 5, 1),
+        referral_source="1A",
+        primary_need="N1",
+        referral_nfa=False,
+    )
     frame = make("referrals", [ref, {**ref, "referral_source": "6"}, ref])
     merged, audit = merge_returns({"referrals": frame.lazy()})
     merged = merged["referrals"].collect()
@@ -401,10 +480,16 @@ def test_rereferral_within_12_months_exact_boundary():
 
 
 def test_overlapping_episodes_are_flagged_not_dropped():
-    base = dict(child_id="o1", la_code="301", referral_source="1A", referral_nfa=False, census_year=2020)
+    base = dict(
+        child_id="o1", la_code="301", referral_source="1A", referral_nfa=False, census_year=2020
+    )
     rows = [
         {**base, "referral_date": D(2019, 4, 10)},  # open at 31 March 2020
-        {**base, "referral_date": D(2019, 9, 1), "closure_date": D(2019, 12, 1)},  # inside the first
+        {
+            **base,
+            "referral_date": D(2019, 9, 1),
+            "closure_date": D(2019, 12, 1),
+        },  # inside the first
         {**base, "child_id": "o2", "referral_date": D(2019, 4, 10), "closure_date": D(2019, 6, 1)},
         {**base, "child_id": "o2", "referral_date": D(2019, 6, 1)},  # same day as the closure
     ]
@@ -432,10 +517,28 @@ def test_age_at_referral_and_bands():
     refs, kids = [], []
     for i, (birth, expected, referral, _, _) in enumerate(cases):
         child = f"a{i:02d}"
-        refs.append(dict(child_id=child, la_code="301", census_year=2020, referral_date=referral,
-                         referral_source="1A", referral_nfa=False))
-        kids.append(dict(child_id=child, la_code="301", census_year=2020, birth_date=birth,
-                         expected_birth_date=expected, sex="U", sex_element="GenderCurrent", disabled=False))
+        refs.append(
+            dict(
+                child_id=child,
+                la_code="301",
+                census_year=2020,
+                referral_date=referral,
+                referral_source="1A",
+                referral_nfa=False,
+            )
+        )
+        kids.append(
+            dict(
+                child_id=child,
+                la_code="301",
+                census_year=2020,
+                birth_date=birth,
+                expected_birth_date=expected,
+                sex="U",
+                sex_element="GenderCurrent",
+                disabled=False,
+            )
+        )
     ep = _episodes_from_referrals(refs, kids).sort("child_id")
     assert ep.get_column("age_at_referral").to_list() == [c[3] for c in cases]
     assert ep.get_column("age_band").to_list() == [c[4] for c in cases]
@@ -451,11 +554,17 @@ def test_npd_outcomes_and_link_report(built):
     assert linked == {(a1, 2019), (a1, 2020), (m1, 2020), (m9, 2020)}
     assert outcomes.filter(pl.col("la_code") == "202").row(0, named=True)["ks4_attainment8"] == 41.5
     report = link_report(built["episodes"].lazy(), cla_frame().lazy(), npd_frame().lazy()).collect()
-    npd_all = report.filter((pl.col("linkage") == "npd") & (pl.col("age_band") == "all")).row(0, named=True)
+    npd_all = report.filter((pl.col("linkage") == "npd") & (pl.col("age_band") == "all")).row(
+        0, named=True
+    )
     # 6 children; A1, D1, M1, M9 have a UPN; A1 and M9 are in the NPD (M1 shares M9's UPN too)
     assert (npd_all["n"], npd_all["n_with_key"], npd_all["n_matched"]) == (6, 4, 3)
     assert npd_all["match_rate"] == pytest.approx(3 / 6)
-    cla_eps = report.filter((pl.col("linkage") == "cla") & (pl.col("level") == "episodes") & (pl.col("age_band") == "all")).row(0, named=True)
+    cla_eps = report.filter(
+        (pl.col("linkage") == "cla")
+        & (pl.col("level") == "episodes")
+        & (pl.col("age_band") == "all")
+    ).row(0, named=True)
     assert (cla_eps["n"], cla_eps["n_matched"]) == (7, 1)
     by_band = report.filter((pl.col("linkage") == "npd") & (pl.col("age_band") != "all"))
     assert by_band.get_column("n").sum() == 6
@@ -466,19 +575,40 @@ def _fill_store(root: Path, returns, order) -> Store:
     store = Store(root)
     for stem in order:
         _, year, la = stem.split("_")
-        store.commit_input(stem, file=f"{stem}.xml", sha256=stem, kind="cin", frames=returns[stem],
-                           census_year=int(year), la_code=la)
+        store.commit_input(
+            stem,
+            file=f"{stem}.xml",
+            sha256=stem,
+            kind="cin",
+            frames=returns[stem],
+            census_year=int(year),
+            la_code=la,
+        )
     cla = cla_frame()
     for year in (2021, 2020):
-        store.commit_input(f"cla_{year}_201", file=f"cla_{year}.csv", sha256=str(year), kind="ssda903",
-                           frames={"cla_episodes": cla.filter(pl.col("census_year") == year)},
-                           census_year=year, la_code="201")
+        store.commit_input(
+            f"cla_{year}_201",
+            file=f"cla_{year}.csv",
+            sha256=str(year),
+            kind="ssda903",
+            frames={"cla_episodes": cla.filter(pl.col("census_year") == year)},
+            census_year=year,
+            la_code="201",
+        )
     store.commit_input("npd", file="npd.csv", sha256="npd", kind="npd", frames={"npd": npd_frame()})
     return store
 
 
-DERIVED = ("episodes", "events", "children_longitudinal", "merge_audit", "npd_outcomes",
-           "link_report", "merged_assessments", "merged_cla_episodes")
+DERIVED = (
+    "episodes",
+    "events",
+    "children_longitudinal",
+    "merge_audit",
+    "npd_outcomes",
+    "link_report",
+    "merged_assessments",
+    "merged_cla_episodes",
+)
 
 
 def test_build_journeys_writes_tables_and_reconciles(tmp_path, returns, built):

@@ -20,7 +20,9 @@ records, each recorded as ``parent_rejected``.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -453,7 +455,7 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
             values[tag] = _text(node)
     notes = []
     la = values.get("LEA")
-    if not la or not la.isdigit() or len(la) != 3:
+    if not la or not la.isascii() or not la.isdigit() or len(la) != 3:
         raise CinFileError(
             path, elem.sourceline, f"Header/Source/LEA must be a 3-digit LA number, got {la!r}"
         )
@@ -465,7 +467,7 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
             ref = date.fromisoformat(ref_text)
         except ValueError:
             notes.append(f"ReferenceDate {ref_text!r} is not a date; using 31 March of Year")
-    if year_text and year_text.isdigit():
+    if year_text and year_text.isascii() and year_text.isdigit():
         year = int(year_text)
     elif ref is not None:
         year = ref.year
@@ -513,17 +515,19 @@ def iter_children(
     on_child: Callable[[etree._Element], None],
     on_bytes: Callable[[int], None] | None = None,
     on_namespace: Callable[[str], None] | None = None,
+    data: bytes | None = None,
 ) -> None:
     """Stream a CIN file: header first, then each ``<Child>`` element (cleared after use).
 
     Only ``Message``, ``Header`` and ``Child`` events reach Python; everything inside a child is
     parsed in C and read once from the finished element.
     """
-    _sniff(path)
+    if data is None:
+        _sniff(path)
     header_seen = False
     root_seen = False
     try:
-        with open(path, "rb") as handle:
+        with open(path, "rb") if data is None else io.BytesIO(data) as handle:
             context = etree.iterparse(
                 handle,
                 events=("start", "end"),
@@ -543,6 +547,13 @@ def iter_children(
                         if elem.getparent() is not None:
                             raise CinFileError(
                                 path, elem.sourceline, "<Message> is not the root element"
+                            )
+                        if elem.getroottree().docinfo.doctype:
+                            # a DTD further in than _sniff looks (e.g. after a long comment)
+                            raise CinFileError(
+                                path,
+                                None,
+                                "a DTD or entity declaration is not allowed in a CIN return",
                             )
                         root_seen = True
                         if on_namespace is not None:
@@ -573,14 +584,33 @@ def iter_children(
                             on_bytes(pos - last_pos)
                             last_pos = pos
     except etree.XMLSyntaxError as err:
-        line = err.position[0] if err.position else None
-        raise CinFileError(path, line, f"not well-formed XML: {err.msg}") from None
+        line, message = _syntax_error(err)
+        raise CinFileError(path, line, f"not well-formed XML: {message}") from None
     except UnicodeDecodeError as err:
         raise CinFileError(path, None, f"wrong encoding: {err.reason}") from None
     if not root_seen:
         raise CinFileError(path, 1, "root element is not <Message>: not a CIN census return")
     if not header_seen:
         raise CinFileError(path, None, "no <Header>: LA and census year unknown")
+
+
+def _syntax_error(err: etree.XMLSyntaxError) -> tuple[int | None, str]:
+    """Line and one-line message of a parse error, without echoing document text.
+
+    iterparse reports some errors (e.g. an undeclared entity) as "no element found" at line 0;
+    the parser's error log has the real one. Entity names are text from the document (often an
+    unescaped '&' inside a value, which may be an identifier), so they are not repeated.
+    """
+    line = err.position[0] if err.position and err.position[0] else None
+    message = err.msg or ""
+    if line is None:
+        entries = [e for e in err.error_log if e.level >= etree.ErrorLevels.ERROR]
+        if entries:
+            line, message = entries[-1].line or None, entries[-1].message
+    message = re.sub(
+        r"Entity '[^']*' not defined", "undeclared entity (an unescaped '&'?)", message
+    )
+    return line, " ".join(message.split())
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -796,23 +826,54 @@ def read_cin_xml(
     *,
     chunk_children: int = 50_000,
     on_bytes: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> CinLoad:
     """Read one CIN census XML return into validated, pseudonymised tables.
 
-    Raises :class:`CinFileError` for file-level problems (nothing of the file is kept).
+    Large files are parsed on ``workers`` processes (default: up to 4 cores for files over
+    32 MB; see :mod:`cinresearch.io.cin_xml_parallel`); the result is the same as a sequential
+    parse. Raises :class:`CinFileError` for file-level problems (nothing of the file is kept).
     """
-    parser = _Parser()
+    from cinresearch.io import cin_xml_parallel as parallel
+
+    size = os.path.getsize(path)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if size >= 2 * parallel.MIN_BYTES_PER_WORKER else 1
+    parsed = None
     headers: list[Header] = []
+    if workers > 1:
+        _sniff(path)
+        plan = parallel.plan_ranges(path, workers)
+        if plan is not None:
+            header_len, _ = plan
+            document = parallel.header_document(path, header_len)
+            namespaces: list[str] = []
+            iter_children(
+                path, headers.append, lambda elem: None, None, namespaces.append, data=document
+            )
+            parsed = parallel.parse_parallel(
+                path,
+                namespaces[0] if namespaces else "",
+                workers,
+                document[:header_len].count(b"\n"),
+            )
+            if parsed is not None and on_bytes is not None:
+                on_bytes(size)
+    if parsed is None:
+        headers.clear()
+        parser = _Parser()
 
-    def on_child(elem: etree._Element) -> None:
-        parser.child(elem)
-        if parser.child_seq % chunk_children == 0:
-            parser.flush()
+        def on_child(elem: etree._Element) -> None:
+            parser.child(elem)
+            if parser.child_seq % chunk_children == 0:
+                parser.flush()
 
-    iter_children(path, headers.append, on_child, on_bytes, parser.set_namespace)
+        iter_children(path, headers.append, on_child, on_bytes, parser.set_namespace)
+        parsed = ({table: cols.frame() for table, cols in parser.cols.items()}, parser.counts())
     header = headers[0]
-    read_counts = parser.counts()
-    raw = {table: cols.frame().with_row_index("row_seq") for table, cols in parser.cols.items()}
+    raw_frames, read_counts = parsed
+    raw = {table: frame.with_row_index("row_seq") for table, frame in raw_frames.items()}
+    del raw_frames, parsed
     source_file = Path(path).name
     rejector = _Rejector(source_file, header, key)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -46,10 +46,23 @@ def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
     malformed: list[tuple[int, int]] = []
     blank = 0
     header: list[str] | None = None
+    physical = [0]  # lines decoded so far: names the line of an encoding fault
+
+    def decoded(handle: Iterable[bytes]) -> Iterator[str]:
+        for raw in handle:
+            physical[0] += 1
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputFileError(
+                    path, physical[0], "not a readable UTF-8 CSV: invalid UTF-8 bytes"
+                ) from None
+            yield text.removeprefix("\ufeff") if physical[0] == 1 else text
+
+    previous = 0
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            previous = 0
+        with open(path, "rb") as handle:
+            reader = csv.reader(decoded(handle))
             for record in reader:
                 start, previous = previous + 1, reader.line_num
                 if not record or (len(record) == 1 and not record[0].strip()):
@@ -63,10 +76,6 @@ def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
                     continue
                 rows.append(record)
                 lines.append(start)
-    except UnicodeDecodeError:
-        raise InputFileError(
-            path, previous + 1, "not a readable UTF-8 CSV: invalid UTF-8 bytes"
-        ) from None
     except csv.Error as err:
         raise InputFileError(path, previous + 1, f"not a readable CSV: {err}") from None
     if header is None:

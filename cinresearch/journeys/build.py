@@ -30,13 +30,22 @@ from typing import Any
 import polars as pl
 
 from cinresearch.journeys.children import build_children_longitudinal
-from cinresearch.journeys.dedup import NATURAL_KEYS, merge_returns
+from cinresearch.journeys.dedup import (
+    AUDIT_ORDER,
+    NATURAL_KEYS,
+    NESTED_TABLES,
+    attach_episode_ids,
+    flag_episodes,
+    merge_table,
+    returned_years,
+)
 from cinresearch.journeys.episodes import build_episodes
 from cinresearch.journeys.events import EVENTS_SCHEMA, build_events, la_moves
 from cinresearch.journeys.linkage import link_npd, link_report
 from cinresearch.store import Store
 
 REPORT_PATH = "reports/build_report.json"
+CHILD_KEY = ["child_id", "la_code"]
 
 MERGED_TABLES = tuple(NATURAL_KEYS)  # referrals, nested tables, cla_episodes
 
@@ -199,32 +208,40 @@ def build_journeys(
                 "distinct_keys": _count(lf.select(key).unique()),
                 "distinct_key_returns": _count(lf.select(*key, "census_year").unique()),
             }
+        report.tables["children"] = {
+            "rows_in": _count(loaded["children"]),
+            "distinct_keys": _count(loaded["children"].select(CHILD_KEY).unique()),
+        }
+        report.tables["disabilities"] = {"rows_in": _count(loaded["disabilities"])}
 
     with stage("merge returns"):
-        merged_lazy, audit_lazy = merge_returns(loaded)
+        # Table by table (referrals first, so nested tables take their episode ids from the
+        # written file); each table's merge and audit are collected together so the sort that
+        # picks the latest return is computed once.
         merged: dict[str, pl.LazyFrame] = {}
+        audits: list[pl.DataFrame] = []
         for t in names:
-            merged[t] = _write(store, report, f"merged_{t}", _collect(merged_lazy[t]))
+            out, audit_t = merge_table(loaded[t], t)
+            if t == "referrals":
+                out = flag_episodes(out, returned_years(loaded))
+            elif t in NESTED_TABLES:
+                out = attach_episode_ids(out, merged["referrals"])
+            frame, audit_frame = pl.collect_all([out, audit_t], engine="streaming")
+            merged[t] = _write(store, report, f"merged_{t}", frame)
+            audits.append(audit_frame)
             info = report.tables[t]
-            info["rows_out"] = report.outputs[f"merged_{t}"]
+            info["rows_out"] = frame.height
             info["within_return_duplicates"] = info["rows_in"] - info["distinct_key_returns"]
+            info["audit_rows"] = audit_frame.height
+            info["conflicts"] = int(audit_frame.get_column("conflict").sum())
             report.check(
                 f"{t}: distinct keys in == rows out",
                 info["distinct_keys"] == info["rows_out"],
                 distinct_keys=info["distinct_keys"],
                 rows_out=info["rows_out"],
             )
-        audit = _write(store, report, "merge_audit", _collect(audit_lazy))
-        by_table = _collect(
-            audit.group_by("table").agg(audit_rows=pl.len(), conflicts=pl.col("conflict").sum())
-        )
-        for row in by_table.iter_rows(named=True):
-            if row["table"] in report.tables:
-                report.tables[row["table"]]["audit_rows"] = int(row["audit_rows"])
-                report.tables[row["table"]]["conflicts"] = int(row["conflicts"])
-        for t in names:
-            report.tables[t].setdefault("audit_rows", 0)
-            report.tables[t].setdefault("conflicts", 0)
+        _write(store, report, "merge_audit", pl.concat(audits).sort(AUDIT_ORDER, nulls_last=True))
+        del audits
 
     with stage("children_longitudinal"):
         kids = _write(
@@ -232,6 +249,14 @@ def build_journeys(
             report,
             "children_longitudinal",
             _collect(build_children_longitudinal(loaded["children"], loaded["disabilities"])),
+        )
+        info = report.tables["children"]
+        info["rows_out"] = report.outputs["children_longitudinal"]
+        report.check(
+            "children: distinct (child_id, la_code) in == children_longitudinal rows",
+            info["distinct_keys"] == info["rows_out"],
+            distinct_keys=info["distinct_keys"],
+            rows_out=info["rows_out"],
         )
 
     cla = merged.get("cla_episodes")
@@ -245,7 +270,9 @@ def build_journeys(
     npd = store.scan("npd") if has_npd else None
     with stage("linkage"):
         if npd is not None:
+            report.tables["npd"] = {"rows_in": _count(npd)}
             _write(store, report, "npd_outcomes", _collect(link_npd(kids, npd)))
+            report.tables["npd"]["rows_linked"] = report.outputs["npd_outcomes"]
         links = _collect(link_report(episodes, cla, npd))
         _write(store, report, "link_report", links)
         _write(store, report, "cla_links", links.filter(pl.col("linkage").str.starts_with("cla")))

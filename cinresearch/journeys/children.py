@@ -40,19 +40,15 @@ COLUMNS = [
 ]
 
 
-def _latest_non_missing(column: str) -> pl.Expr:
-    """Value of ``column`` from the latest return where it is present (placeholders last)."""
-    col = pl.col(column)
-    present = col.is_not_null()
-    order = [pl.col("census_year"), col]
-    if column in PLACEHOLDERS:
-        real = present & ~col.is_in(list(PLACEHOLDERS[column]))
-        best = col.filter(real).sort_by(pl.col("census_year").filter(real), col.filter(real))
-        fallback = col.filter(present).sort_by(
-            pl.col("census_year").filter(present), col.filter(present)
-        )
-        return pl.coalesce(best.last(), fallback.last()).alias(column)
-    return col.filter(present).sort_by(*[o.filter(present) for o in order]).last().alias(column)
+def _conditions(columns: list[str]) -> dict[str, tuple[str, pl.Expr]]:
+    """Candidate name → (column, "value counts" condition); real values before placeholders."""
+    out: dict[str, tuple[str, pl.Expr]] = {}
+    for column in columns:
+        present = pl.col(column).is_not_null()
+        if column in PLACEHOLDERS:
+            out[f"{column}__real"] = (column, present & ~pl.col(column).is_in(PLACEHOLDERS[column]))
+        out[f"{column}__any"] = (column, present)
+    return out
 
 
 def ethnicity_group_expr(column: str = "ethnicity") -> pl.Expr:
@@ -76,13 +72,39 @@ def build_children_longitudinal(
     ]
     present = children.collect_schema().names()
     stable = [c for c in stable if c in present]
-    latest_year = pl.col("census_year").max()
-    out = children.group_by(CHILD_KEY).agg(
-        *[_latest_non_missing(c) for c in stable],
-        # a duplicated child in one return: disabled if any row of the latest return says so
-        disabled=pl.col("disabled").filter(pl.col("census_year") == latest_year).max(),
-        first_census_year=pl.col("census_year").min(),
-        last_census_year=latest_year,
+    # Two passes of plain group-by maxima (no per-group sorting, independent of row order):
+    # (1) per child and candidate, the latest census year with a value; (2) the value in that
+    # year (the greatest, should one return hold the child twice).
+    year = pl.col("census_year")
+    conds = _conditions(stable)
+    base = children.with_columns(
+        pl.when(cond).then(year).alias(f"_y_{name}") for name, (_, cond) in conds.items()
+    )
+    best = base.group_by(CHILD_KEY).agg(
+        *[pl.col(f"_y_{name}").max().alias(f"_best_{name}") for name in conds],
+        first_census_year=year.min(),
+        last_census_year=year.max(),
+    )
+    picked = (
+        base.join(best, on=CHILD_KEY, how="inner")
+        .group_by(CHILD_KEY)
+        .agg(
+            *[
+                pl.when(pl.col(f"_y_{name}") == pl.col(f"_best_{name}"))
+                .then(pl.col(column))
+                .max()
+                .alias(name)
+                for name, (column, _) in conds.items()
+            ],
+            # disabled as in the latest return (any row of it, should the child appear twice)
+            disabled=pl.when(year == pl.col("last_census_year")).then(pl.col("disabled")).max(),
+            first_census_year=pl.col("first_census_year").first(),
+            last_census_year=pl.col("last_census_year").first(),
+        )
+    )
+    out = picked.with_columns(
+        pl.coalesce([pl.col(n) for n in (f"{c}__real", f"{c}__any") if n in conds]).alias(c)
+        for c in stable
     )
     if disabilities is not None:
         types = (

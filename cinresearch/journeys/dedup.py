@@ -74,6 +74,9 @@ AUDIT_SCHEMA: dict[str, pl.DataType] = {
     "conflict": pl.Boolean(),
 }
 
+#: row order of ``merge_audit``
+AUDIT_ORDER = ["table", "key", "column", "census_year_overridden", "old_value"]
+
 ID_CHARS = 20
 _HASH_SEED = 20180331
 
@@ -151,11 +154,10 @@ def merge_table(
     values = [c for c in schema.names() if c not in key and c != "census_year"]
 
     ranked = frame.with_columns(_tb=_content_hash(values))
-    latest = (
-        ranked.filter(pl.col("census_year") == pl.col("census_year").max().over(key))
-        .filter(pl.col("_tb") == pl.col("_tb").min().over(key))
-        .unique(subset=key, keep="any")
-    )
+    # one sort gives both the winner (first row per key) and the output order
+    latest = ranked.sort(
+        [*key, "census_year", "_tb"], descending=[False] * len(key) + [True, False]
+    ).unique(subset=key, keep="first", maintain_order=True)
     spans = ranked.group_by(key).agg(
         first_census_year=pl.col("census_year").min(),
         last_census_year=pl.col("census_year").max(),
@@ -163,9 +165,8 @@ def merge_table(
     )
     merged = (
         latest.drop("census_year", "_tb")
-        .join(spans, on=key, how="inner")
+        .join(spans, on=key, how="left", maintain_order="left")
         .select(*key, *values, "first_census_year", "last_census_year", "n_returns")
-        .sort(key)
     )
 
     kept = latest.select(
@@ -214,7 +215,7 @@ def merge_table(
             (pl.col("old").is_not_null() & ~pl.col("evolving")).alias("conflict"),
         )
         .unique()
-        .sort("table", "key", "column", "census_year_overridden", "old_value", nulls_last=True)
+        .sort(AUDIT_ORDER, nulls_last=True)
     )
     return merged, audit
 
@@ -236,7 +237,7 @@ def flag_episodes(referrals: pl.LazyFrame, la_years: pl.LazyFrame) -> pl.LazyFra
     data_end = pl.date(pl.col("last_census_year"), 3, 31)
     end_exclusive = pl.coalesce(pl.col("closure_date"), data_end.dt.offset_by("1d"))
     return (
-        referrals.join(la_last, on="la_code", how="left")
+        referrals.join(la_last, on="la_code", how="left", maintain_order="left")
         .with_columns(episode_id_expr(), data_end.alias("data_end"), end_exclusive.alias("_end"))
         .with_columns(
             vanished=pl.col("closure_date").is_null()
@@ -247,8 +248,19 @@ def flag_episodes(referrals: pl.LazyFrame, la_years: pl.LazyFrame) -> pl.LazyFra
             ).fill_null(False),
         )
         .drop("_end", "la_last_census_year")
-        .sort(EPISODE_KEY)
     )
+
+
+def attach_episode_ids(nested: pl.LazyFrame, referrals: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Add ``episode_id`` to a merged nested table from the merged (flagged) ``referrals``.
+
+    A nested record whose episode key is not among the referrals keeps a null ``episode_id``
+    (an orphan; the build counts them). Without ``referrals`` the id is computed from the key.
+    """
+    if referrals is None:
+        return nested.with_columns(episode_id_expr())
+    ids = referrals.select(*EPISODE_KEY, "episode_id")
+    return nested.join(ids, on=list(EPISODE_KEY), how="left", maintain_order="left")
 
 
 def merge_returns(
@@ -265,20 +277,18 @@ def merge_returns(
     """
     merged: dict[str, pl.LazyFrame] = {}
     audits: list[pl.LazyFrame] = []
-    for table, key in NATURAL_KEYS.items():
+    for table, key in NATURAL_KEYS.items():  # referrals first: nested tables take their ids
         if table not in tables:
             continue
         out, audit = merge_table(tables[table], table, key)
-        if table in NESTED_TABLES:
-            out = out.with_columns(episode_id_expr())
+        if table == "referrals":
+            out = flag_episodes(out, returned_years(tables))
+        elif table in NESTED_TABLES:
+            out = attach_episode_ids(out, merged.get("referrals"))
         merged[table] = out
         audits.append(audit)
-    if "referrals" in merged:
-        merged["referrals"] = flag_episodes(merged["referrals"], returned_years(tables))
     audit = (
-        pl.concat(audits).sort(
-            "table", "key", "column", "census_year_overridden", "old_value", nulls_last=True
-        )
+        pl.concat(audits).sort(AUDIT_ORDER, nulls_last=True)
         if audits
         else pl.LazyFrame(schema=AUDIT_SCHEMA)
     )

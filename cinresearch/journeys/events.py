@@ -25,6 +25,7 @@ import polars as pl
 from cinresearch.journeys.linkage import care_entries, care_exits
 
 CHILD_KEY = ["child_id", "la_code"]
+_SEED = 20180331
 
 EVENT_ORDER: tuple[str, ...] = (
     "moved_la",
@@ -222,14 +223,18 @@ def build_events(
 
 
 def order_events(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Drop exact duplicates, sort, and number each child's events (``seq`` from 1)."""
+    """Sort and number each child's events (``seq`` from 1).
+
+    Same-day ties of one event type in one episode (e.g. two assessments authorised on the same
+    day) are ordered by a content hash of ``attrs``: deterministic, not meaningful.
+    """
     rank = {event: i for i, event in enumerate(EVENT_ORDER)}
     return (
-        events.unique()
-        .with_columns(
-            _rank=pl.col("event").replace_strict(rank, default=len(rank), return_dtype=pl.Int8)
+        events.with_columns(
+            _rank=pl.col("event").replace_strict(rank, default=len(rank), return_dtype=pl.Int8),
+            _tie=pl.col("attrs").hash(seed=_SEED),
         )
-        .sort("la_code", "child_id", "date", "_rank", "episode_id", "attrs", nulls_last=True)
+        .sort("la_code", "child_id", "date", "_rank", "episode_id", "_tie", nulls_last=True)
         .with_columns(seq=pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(CHILD_KEY))
         .select(list(EVENTS_SCHEMA))
     )

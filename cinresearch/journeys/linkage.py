@@ -118,24 +118,24 @@ def link_npd(children_longitudinal: pl.LazyFrame, npd: pl.LazyFrame) -> pl.LazyF
 
 
 def _rates(frame: pl.LazyFrame, linkage: str, level: str, by_band: bool) -> pl.LazyFrame:
-    group = ["age_band"] if by_band else []
-    agg = frame.group_by(group) if group else frame
-    out = (agg.agg if group else agg.select)(
-        n=pl.len().cast(pl.Int64),
-        n_with_key=pl.col("has_key").sum().cast(pl.Int64),
-        n_matched=pl.col("matched").sum().cast(pl.Int64),
+    band = pl.col("age_band").cast(pl.String).fill_null("unknown") if by_band else pl.lit("all")
+    return (
+        frame.group_by(band.alias("age_band"))
+        .agg(
+            n=pl.len().cast(pl.Int64),
+            n_with_key=pl.col("has_key").sum().cast(pl.Int64),
+            n_matched=pl.col("matched").sum().cast(pl.Int64),
+        )
+        .with_columns(
+            linkage=pl.lit(linkage),
+            level=pl.lit(level),
+            match_rate=pl.when(pl.col("n") > 0).then(pl.col("n_matched") / pl.col("n")),
+            match_rate_with_key=pl.when(pl.col("n_with_key") > 0).then(
+                pl.col("n_matched") / pl.col("n_with_key")
+            ),
+        )
+        .select(list(LINK_REPORT_SCHEMA))
     )
-    if not by_band:
-        out = out.with_columns(age_band=pl.lit("all"))
-    return out.with_columns(
-        linkage=pl.lit(linkage),
-        level=pl.lit(level),
-        age_band=pl.col("age_band").cast(pl.String).fill_null("unknown"),
-        match_rate=pl.when(pl.col("n") > 0).then(pl.col("n_matched") / pl.col("n")),
-        match_rate_with_key=pl.when(pl.col("n_with_key") > 0).then(
-            pl.col("n_matched") / pl.col("n_with_key")
-        ),
-    ).select(list(LINK_REPORT_SCHEMA))
 
 
 def link_report(

@@ -37,7 +37,7 @@ def make_upns(
     temporary: np.ndarray,
     rng: np.random.Generator,
     establishment_base: int = 2000,
-) -> np.ndarray:
+) -> pl.Series:
     """Unique UPNs for each row (allocating LA code, academic year of allocation, temporary?).
 
     Rows sharing (LA, year, temporary) get distinct serials in a random order; callers that
@@ -45,7 +45,7 @@ def make_upns(
     """
     n = len(la_codes)
     if n == 0:
-        return np.array([], dtype=object)
+        return pl.Series("upn", [], dtype=pl.String)
     la = np.asarray(la_codes).astype(np.int64)
     yy = np.asarray(alloc_years, dtype=np.int64) % 100
     tmp = np.asarray(temporary, dtype=bool)
@@ -61,32 +61,29 @@ def make_upns(
     if est.max() > 9999:
         raise ValueError("too many UPNs for one LA and allocation year")
     rem = seq % per_est
-    last_digits = np.where(tmp, rem % 100, rem)
-    letters = np.array(list(UPN_LETTERS))[rem // 100 % 23]
+    serial = np.where(tmp, rem % 100, rem)  # 2 digits (+ letter) or 3 digits
+    letter = rem // 100 % 23  # temporary UPNs only
 
     digits = np.zeros((n, 12), dtype=np.int64)
-    for j, v in enumerate((la // 100, la // 10 % 10, la % 10)):
-        digits[:, j] = v
+    digits[:, 0], digits[:, 1], digits[:, 2] = la // 100, la // 10 % 10, la % 10
     for j in range(4):
         digits[:, 3 + j] = est // 10 ** (3 - j) % 10
-    digits[:, 7] = yy // 10
-    digits[:, 8] = yy % 10
-    digits[:, 9] = np.where(tmp, last_digits // 10, last_digits // 100)
-    digits[:, 10] = np.where(tmp, last_digits % 10, last_digits // 10 % 10)
-    letter_vals = np.array([_LETTER_VALUE[c] for c in letters], dtype=np.int64)
-    digits[:, 11] = np.where(tmp, letter_vals, last_digits % 10)
-    weights = np.arange(2, 14)
-    check = np.array(list(UPN_LETTERS))[(digits @ weights) % 23]
+    digits[:, 7], digits[:, 8] = yy // 10, yy % 10
+    digits[:, 9] = np.where(tmp, serial // 10, serial // 100)
+    digits[:, 10] = np.where(tmp, serial % 10, serial // 10 % 10)
+    digits[:, 11] = np.where(tmp, letter, serial % 10)
+    check = (digits @ np.arange(2, 14)) % 23
 
+    letters = pl.Series(list(UPN_LETTERS))
     frame = pl.DataFrame(
         {
-            "c": check,
+            "c": letters.gather(check),
+            "l": letters.gather(letter),
             "la": la,
             "est": est,
             "yy": yy,
-            "d": np.where(tmp, last_digits, last_digits).astype(np.int64),
+            "d": serial,
             "tmp": tmp,
-            "l": letters,
         }
     )
     body = pl.concat_str(
@@ -100,11 +97,11 @@ def make_upns(
             .otherwise(pl.col("d").cast(pl.String).str.zfill(3)),
         ]
     )
-    return frame.select(body.alias("upn"))["upn"].to_numpy()
+    return frame.select(body.alias("upn"))["upn"]
 
 
-def make_la_child_ids(la_index: np.ndarray, n_las: int, rng: np.random.Generator) -> np.ndarray:
-    """7-digit numeric LA child IDs, unique within each LA, in random order."""
+def make_la_child_ids(la_index: np.ndarray, n_las: int, rng: np.random.Generator) -> pl.Series:
+    """7-digit numeric LA child IDs (as strings), unique within each LA, in random order."""
     la_index = np.asarray(la_index)
     out = np.empty(len(la_index), dtype=np.int64)
     order = np.argsort(la_index, kind="stable")
@@ -116,4 +113,4 @@ def make_la_child_ids(la_index: np.ndarray, n_las: int, rng: np.random.Generator
             continue
         pool = max(10 * m, 1000)
         out[rows] = 1_000_000 + rng.choice(pool, size=m, replace=False)
-    return out.astype(str).astype(object)
+    return pl.Series("la_child_id", out).cast(pl.String)

@@ -71,7 +71,7 @@ class SynthParams:
     month_shares: tuple[float, ...] = (8.9, 7.8, 8.6, 6.8, 9.2, 9.4, 8.5, 7.1, 8.2, 9.0, 9.5, 7.0)
     weekend_to_monday: float = 0.85
     # total referrals / first-ever referrals (re-referrals and moves), from calibration runs
-    referral_amplification: float = 1.62
+    referral_amplification: float = 1.78
 
     # ---- LAs -------------------------------------------------------------------------------
     la_size_sd_log: float = 0.30
@@ -85,12 +85,12 @@ class SynthParams:
     # ---- children at first referral --------------------------------------------------------
     first_referral_age_band: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 0.030,
-            "under 1": 0.075,
-            "1-4": 0.175,
-            "5-9": 0.215,
-            "10-15": 0.330,
-            "16+": 0.175,
+            "unborn": 0.060,
+            "under 1": 0.095,
+            "1-4": 0.145,
+            "5-9": 0.190,
+            "10-15": 0.220,
+            "16+": 0.290,
         }
     )
     sex_shares: dict[str, float] = field(
@@ -99,11 +99,11 @@ class SynthParams:
     disabled_by_band: dict[str, float] = field(
         default_factory=lambda: {
             "unborn": 0.0,
-            "under 1": 0.03,
-            "1-4": 0.08,
-            "5-9": 0.12,
-            "10-15": 0.12,
-            "16+": 0.10,
+            "under 1": 0.04,
+            "1-4": 0.10,
+            "5-9": 0.15,
+            "10-15": 0.15,
+            "16+": 0.13,
         }
     )
     no_upn_share: float = 0.04  # school-age children who never get a UPN (UN2-UN5)
@@ -114,7 +114,7 @@ class SynthParams:
     # time to first CPP after a non-NFA referral (cause-specific, proportional hazards)
     cpp_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 7, 21, 45, 91, 365),
-        rates=(0.0006, 0.0026, 0.0030, 0.0012, 0.00030, 0.00008),
+        rates=(0.00046, 0.0020, 0.0023, 0.00092, 0.00022, 0.00006),
     )
     cpp_hr_age: dict[str, float] = field(
         default_factory=lambda: {
@@ -130,9 +130,9 @@ class SynthParams:
     # time to closure without a plan (cause-specific, proportional hazards)
     closure_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 14, 30, 60, 91, 182, 365, 730),
-        rates=(0.001, 0.006, 0.016, 0.012, 0.0045, 0.0025, 0.0015, 0.0006),
+        rates=(0.005, 0.010, 0.015, 0.016, 0.005, 0.004, 0.003, 0.0003),
     )
-    closure_hr_disabled: float = 0.6
+    closure_hr_disabled: float = 1.0
     # assessment: start delay (working days) and duration (C2 working-day bands)
     assessment_delay_wd: tuple[tuple[int, float], ...] = ((0, 0.6), (1, 0.2), (2, 0.1), (3, 0.1))
     assessment_wd_bands: tuple[tuple[int, int, float], ...] = (
@@ -148,10 +148,10 @@ class SynthParams:
     )
     # S47 start -> ICPC (C4 working-day bands)
     icpc_wd_bands: tuple[tuple[int, int, float], ...] = (
-        (3, 10, 15.3),
-        (11, 15, 61.7),
-        (16, 20, 9.2),
-        (21, 40, 13.8),
+        (3, 10, 12.0),
+        (11, 15, 56.0),
+        (16, 20, 13.0),
+        (21, 45, 19.0),
     )
     # decorations (per non-NFA episode without a plan)
     s47_no_icpc_prob: float = 0.226
@@ -159,8 +159,8 @@ class SynthParams:
     s47_extra_before_plan_prob: float = 0.05
     # CPP duration (D7 ending bands, days)
     cpp_duration_bands: tuple[tuple[int, int, float], ...] = (
-        (14, 91, 19.6),
-        (92, 182, 11.4),
+        (14, 91, 17.8),
+        (92, 182, 10.4),
         (183, 364, 41.8),
         (365, 729, 23.8),
         (730, 1100, 3.4),
@@ -172,12 +172,12 @@ class SynthParams:
     # previous CPPs before the simulation (pre-history), by age band at first referral
     pre_history_cpp: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 0.10,
-            "under 1": 0.08,
-            "1-4": 0.10,
-            "5-9": 0.11,
-            "10-15": 0.11,
-            "16+": 0.10,
+            "unborn": 0.14,
+            "under 1": 0.12,
+            "1-4": 0.14,
+            "5-9": 0.15,
+            "10-15": 0.15,
+            "16+": 0.14,
         }
     )
     # episode continues after a plan ends (no care): share closing soon, else exponential
@@ -185,17 +185,17 @@ class SynthParams:
     post_plan_quick_days: int = 90
     post_plan_mean_days: float = 420.0
     # assessed not in need: closure within this many days of authorisation and no ICPC
-    not_in_need_window_days: int = 14
-    not_in_need_prob: float = 0.85
+    not_in_need_window_days: int = 21
+    not_in_need_prob: float = 0.70
     rc9_share_from_2023: float = 0.4
     # closure reasons (episodes of need, not from care, not at 18): renormalised B6 shares
     closure_reason_other: dict[str, float] = field(
         default_factory=lambda: {"RC7": 95.6, "RC5": 3.9, "RC2": 0.25, "RC6": 0.25}
     )
-    rc6_at_18: float = 0.3
+    rc6_at_18: float = 0.07
 
     # ---- re-referral and moves -------------------------------------------------------------
-    rereferral_prob: float = 0.55
+    rereferral_prob: float = 0.52
     rereferral_fast_share: float = 0.45
     rereferral_fast_mean_days: float = 110.0
     rereferral_slow_mean_days: float = 900.0
@@ -204,8 +204,8 @@ class SynthParams:
     transfer_gap_max_days: int = 60
 
     # ---- care (looked after) ---------------------------------------------------------------
-    care_after_cpp_prob: float = 0.22
-    care_without_plan_prob: float = 0.035
+    care_after_cpp_prob: float = 0.33
+    care_without_plan_prob: float = 0.06
     care_duration_mix: tuple[tuple[str, float], ...] = (
         ("short", 0.35),
         ("medium", 0.30),
@@ -216,24 +216,24 @@ class SynthParams:
 
     # ---- primary need ----------------------------------------------------------------------
     need_after_plan: dict[str, float] = field(
-        default_factory=lambda: {"N1": 88.0, "N4": 3.0, "N5": 7.0, "N3": 1.0, "N0": 1.0}
+        default_factory=lambda: {"N1": 82.0, "N4": 4.0, "N5": 10.0, "N3": 2.0, "N0": 2.0}
     )
-    need_disabled_n2: float = 0.55
+    need_disabled_n2: float = 0.8
     need_other: dict[str, float] = field(
         default_factory=lambda: {
-            "N1": 43.0,
-            "N2": 2.0,
+            "N1": 38.0,
+            "N2": 4.0,
             "N3": 3.3,
-            "N4": 10.8,
-            "N5": 19.6,
-            "N6": 2.6,
-            "N7": 0.5,
-            "N8": 2.0,
-            "N9": 1.3,
-            "N0": 6.6,
+            "N4": 11.5,
+            "N5": 20.5,
+            "N6": 3.0,
+            "N7": 0.6,
+            "N8": 2.6,
+            "N9": 1.4,
+            "N0": 7.2,
         }
     )
-    n8_male_16plus: float = 0.20
+    n8_male_16plus: float = 0.30
 
     # ---- referral source (C5, %) -----------------------------------------------------------
     referral_source_shares: dict[str, float] = field(

@@ -1,0 +1,194 @@
+"""Parse a large CIN census return on several cores.
+
+A return is a header followed by a flat run of ``<Child>`` elements, so a large file can be cut
+at ``<Child`` boundaries into byte ranges, each parsed by its own process as a small well-formed
+document (``<Children>`` + range + ``</Children>``) with the same streaming parser as the
+sequential path. Line numbers are shifted back to the file's own lines, and child/episode/plan
+sequence numbers are offset so the result is identical to a sequential parse.
+
+Anything unusual — a namespace prefix, no closing ``</Children>``, a range that fails to parse
+(e.g. ``<Child`` inside a comment or a genuinely broken file) — returns ``None`` so the caller
+falls back to the sequential parser, which then reports real errors with exact lines.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing as mp
+import os
+import re
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import polars as pl
+from lxml import etree
+
+_CHILD_START = re.compile(rb"<Child[\s>]")
+_PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
+_TAIL = re.compile(rb"^\s*</Children>\s*</Message>\s*$")
+MIN_BYTES_PER_WORKER = 16 * 1024 * 1024
+
+
+class _Range:
+    """A file-like view of ``<Children>`` + bytes[start:end] + ``</Children>`` for iterparse."""
+
+    def __init__(self, path: str, start: int, end: int, namespace: str):
+        self.handle = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self.handle.seek(start)
+        self.remaining = end - start
+        ns = f' xmlns="{namespace}"' if namespace else ""
+        self.prefix = f"<Children{ns}>".encode()
+        self.suffix = b"</Children>"
+        self.newlines = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.prefix:
+            out, self.prefix = self.prefix, b""
+            return out
+        if self.remaining > 0:
+            n = self.remaining if size is None or size < 0 else min(size, self.remaining)
+            data = self.handle.read(n)
+            self.remaining -= len(data)
+            self.newlines += data.count(b"\n")
+            if not data:
+                self.remaining = 0
+            return data
+        out, self.suffix = self.suffix, b""
+        return out
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
+    """Worker: parse one byte range; write raw frames as Arrow IPC files in ``tmpdir``."""
+    from cinresearch.io.cin_xml import _Parser
+
+    path, start, end, namespace, tmpdir = args
+    parser = _Parser(namespace)
+    stream = _Range(path, start, end, namespace)
+    child_tag = f"{{{namespace}}}Child" if namespace else "Child"
+    try:
+        for _, elem in etree.iterparse(
+            stream,
+            events=("end",),
+            tag=child_tag,
+            resolve_entities=False,
+            load_dtd=False,
+            no_network=True,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        ):
+            parser.child(elem)
+            elem.clear()
+            parent = elem.getparent()
+            while elem.getprevious() is not None:
+                del parent[0]
+            if parser.child_seq % 50_000 == 0:
+                parser.flush()
+    except etree.XMLSyntaxError as err:
+        return {"ok": False, "error": str(err)}
+    finally:
+        stream.close()
+    files = {}
+    for table, cols in parser.cols.items():
+        target = Path(tmpdir) / f"{start}_{table}.arrow"
+        cols.frame().write_ipc(target)
+        files[table] = str(target)
+    return {
+        "ok": True,
+        "files": files,
+        "counts": parser.counts(),
+        "children": parser.child_seq,
+        "episodes": parser.episode_seq,
+        "cpps": parser.cpp_seq,
+        "newlines": stream.newlines,
+    }
+
+
+def plan_ranges(
+    path: str | os.PathLike[str], workers: int
+) -> tuple[int, list[tuple[int, int]]] | None:
+    """(bytes before the first child, [(start, end)] ranges cut at ``<Child`` boundaries) or None."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        head = mm[: min(size, 1 << 16)]
+        if _PREFIXED.search(head) or b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+            return None
+        first = _CHILD_START.search(mm)
+        close = mm.rfind(b"</Children>")
+        if first is None or close < 0 or close < first.start():
+            return None
+        if not _TAIL.match(mm[close:]):
+            return None
+        cuts = [first.start()]
+        for k in range(1, workers):
+            target = first.start() + (close - first.start()) * k // workers
+            match = _CHILD_START.search(mm, target)
+            if match is None or match.start() >= close:
+                break
+            if match.start() > cuts[-1]:
+                cuts.append(match.start())
+        cuts.append(close)
+        header_len = first.start()
+    return header_len, list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def parse_parallel(
+    path: str | os.PathLike[str], namespace: str, workers: int, header_newlines: int
+) -> tuple[dict[str, pl.DataFrame], dict[str, int]] | None:
+    """Raw frames and element counts for the children of a file, parsed in ``workers`` processes.
+
+    Returns None when the file should be parsed sequentially instead (see module docstring).
+    """
+    plan = plan_ranges(path, workers)
+    if plan is None or len(plan[1]) < 2:
+        return None
+    _, ranges = plan
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="cin_parse_") as tmpdir:
+        jobs = [(str(path), start, end, namespace, tmpdir) for start, end in ranges]
+        try:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+                results = list(pool.map(_parse_range, jobs))
+        except (BrokenProcessPool, OSError):
+            return (
+                None  # workers could not start (e.g. an interactive __main__): parse sequentially
+            )
+        if not all(r["ok"] for r in results):
+            return None
+        frames: dict[str, list[pl.DataFrame]] = {}
+        counts: dict[str, int] = {}
+        child_off = episode_off = cpp_off = 0
+        line_off = header_newlines
+        for result in results:
+            for table, file in result["files"].items():
+                frame = pl.read_ipc(file)
+                shifts = [pl.col("line") + line_off]
+                if "child_seq" in frame.columns:
+                    shifts.append(pl.col("child_seq") + child_off)
+                if "episode_seq" in frame.columns:
+                    shifts.append(pl.col("episode_seq") + episode_off)
+                if "cpp_seq" in frame.columns:
+                    shifts.append(pl.col("cpp_seq") + cpp_off)
+                frames.setdefault(table, []).append(frame.with_columns(shifts))
+            for element, n in result["counts"].items():
+                counts[element] = counts.get(element, 0) + n
+            child_off += result["children"]
+            episode_off += result["episodes"]
+            cpp_off += result["cpps"]
+            line_off += result["newlines"]
+        raw = {
+            table: pl.concat(parts, how="vertical", rechunk=True) for table, parts in frames.items()
+        }
+    return raw, counts
+
+
+def header_document(path: str | os.PathLike[str], header_len: int) -> bytes:
+    """The bytes before the first child, closed off as a document (for parsing the header)."""
+    with open(path, "rb") as handle:
+        head = handle.read(header_len)
+    return head + b"</Children></Message>"

@@ -1,0 +1,172 @@
+"""Official-definition measures computed from the simulated ground truth.
+
+Used by ``tests/test_synth_calibration.py`` to check the generator against the 2017-18
+England figures (targets and tolerances live in ``data_contracts/synth_effects.yaml``) and
+when re-tuning :mod:`cinresearch.synth.params`. Definitions follow cin_census.md §5 for
+census year ``Y`` (window 1 April Y-1 .. 31 March Y):
+
+* referrals: episodes with ``referral_date`` in the window (NFA included); rates per 10,000
+  use the mid-year Y-1 0–17 population;
+* CIN at 31 March: referral on/before 31 March, not closed by then, not NFA; age at 31 March;
+* S47 / ICPC / CPP starts / completed assessments: start (or ICPC / authorisation) date in
+  the window; working days exclude weekends and England bank holidays;
+* CPP ending duration bands: ``end - start`` days ≤91, 92–182, 183–364, 365–729, ≥730;
+* episodes of need exclude NFA referrals and cases closed after assessment (RC8/RC9).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+from cinresearch.synth import dates as D
+from cinresearch.synth.params import DISABILITY_TYPE_SHARES
+
+SOURCE_GROUPS = {
+    "1A": "individual", "1B": "individual", "1C": "individual", "1D": "individual",
+    "2A": "schools", "2B": "education_services",
+    "3A": "health", "3B": "health", "3C": "health", "3D": "health", "3E": "health", "3F": "health",
+    "4": "housing", "5A": "la_services", "5B": "la_services", "5C": "la_services",
+    "5D": "la_services", "6": "police", "7": "other_legal", "8": "other", "9": "anonymous",
+    "10": "unknown",
+}  # fmt: skip
+AGE_BAND_ORDER = ["unborn", "under 1", "1-4", "5-9", "10-15", "16+"]
+
+
+def _duration_band(days: pl.Expr, edges: tuple[int, ...], names: list[str]) -> pl.Expr:
+    expr = pl.lit(names[-1])
+    for edge, name in reversed(list(zip(edges, names[:-1], strict=True))):
+        expr = pl.when(days <= edge).then(pl.lit(name)).otherwise(expr)
+    return expr
+
+
+def _shares(frame: pl.DataFrame, col: str, prefix: str, levels: list[str] | None = None) -> dict[str, float]:
+    counts = frame.group_by(col).len()
+    total = counts["len"].sum()
+    got = dict(zip(counts[col].to_list(), counts["len"].to_list(), strict=True))
+    keys = levels if levels is not None else sorted(k for k in got if k is not None)
+    return {f"{prefix}.{k}": 100.0 * got.get(k, 0) / total for k in keys}
+
+
+def measures(world, census_year: int = 2018) -> dict[str, float]:
+    """Measure name → value for one census year (percentages in %, ratios as fractions)."""
+    ref = date(census_year, 3, 31)
+    start = date(census_year - 1, 4, 1)
+    ep = world.episodes.join(
+        world.persons.select("person_id", "birth_date", "disabilities"), on="person_id", how="left"
+    )
+    pop = world.population.filter(pl.col("year") == census_year - 1)["population"].sum()
+    out: dict[str, float] = {}
+
+    refs = ep.filter(pl.col("referral_date").is_between(start, ref))
+    n_ref = refs.height
+    out["referral_rate_per_10k"] = 1e4 * n_ref / pop
+    out["nfa_pct"] = 100 * refs["referral_nfa"].mean()
+    out["rereferral_12m_pct"] = 100 * refs["rereferral_12m"].mean()
+    out["children_referred_per_referral"] = refs.select(pl.struct("person_id", "la_code").n_unique()).item() / n_ref
+    out["assessed_not_in_need_pct"] = 100 * refs["latent_closure_reason"].is_in(["RC8", "RC9"]).mean()
+    out.update(
+        _shares(
+            refs.with_columns(g=pl.col("referral_source").replace_strict(SOURCE_GROUPS)),
+            "g",
+            "referral_source",
+        )
+    )
+
+    cin = ep.filter(
+        (pl.col("referral_date") <= ref)
+        & (pl.col("closure_date").is_null() | (pl.col("closure_date") > ref))
+        & ~pl.col("referral_nfa")
+    ).with_columns(
+        age_at_ref=pl.lit(ref).dt.year()
+        - pl.col("birth_date").dt.year()
+        - ((pl.col("birth_date").dt.month().cast(pl.Int32) * 100 + pl.col("birth_date").dt.day().cast(pl.Int32)) > 331).cast(pl.Int32),
+        unborn=pl.col("birth_date") > ref,
+    ).with_columns(
+        band=pl.when(pl.col("unborn"))
+        .then(pl.lit("unborn"))
+        .when(pl.col("age_at_ref") < 1)
+        .then(pl.lit("under 1"))
+        .when(pl.col("age_at_ref") < 5)
+        .then(pl.lit("1-4"))
+        .when(pl.col("age_at_ref") < 10)
+        .then(pl.lit("5-9"))
+        .when(pl.col("age_at_ref") < 16)
+        .then(pl.lit("10-15"))
+        .otherwise(pl.lit("16+"))
+    )
+    n_cin = cin.height
+    out["cin_31_march_per_referral"] = n_cin / n_ref
+    out["cin_rate_per_10k"] = 1e4 * n_cin / pop
+    out.update(_shares(cin, "band", "cin_age", AGE_BAND_ORDER))
+    out["cin_male_pct"] = 100 * ((cin["sex"] == "M") & ~cin["unborn"]).mean()
+    out["cin_disabled_pct"] = 100 * cin["disabled"].mean()
+    dis = cin.filter(pl.col("disabled"))
+    for code in DISABILITY_TYPE_SHARES:
+        out[f"disability_type.{code}"] = 100 * dis["disabilities"].list.contains(code).mean()
+    out.update(_shares(cin, "primary_need", "primary_need"))
+    dur = (pl.lit(ref) - pl.col("referral_date")).dt.total_days()
+    bands = ["<=3m", "3-6m", "6-12m", "1-2y", "2y+"]
+    out.update(
+        _shares(cin.with_columns(b=_duration_band(dur, (91, 182, 365, 730), bands)), "b", "cin_open_duration", bands)
+    )
+
+    need_ending = ep.filter(
+        pl.col("closure_date").is_between(start, ref)
+        & ~pl.col("referral_nfa")
+        & ~pl.col("closure_reason").is_in(["RC8", "RC9"])
+    )
+    dur_end = (pl.col("closure_date") - pl.col("referral_date")).dt.total_days()
+    out.update(
+        _shares(
+            need_ending.with_columns(b=_duration_band(dur_end, (91, 182, 365, 730), bands)),
+            "b",
+            "episode_ending_duration",
+            bands,
+        )
+    )
+    out.update(_shares(need_ending, "closure_reason", "closure_reason"))
+
+    s47 = world.section47
+    n_s47 = s47.filter(pl.col("s47_start").is_between(start, ref)).height
+    icpc = s47.filter(pl.col("icpc_date").is_between(start, ref))
+    cpp = world.cp_plans
+    cpp_starts = cpp.filter(pl.col("cpp_start").is_between(start, ref))
+    out["s47_per_referral"] = n_s47 / n_ref
+    out["icpc_per_s47"] = icpc.height / n_s47
+    out["cpp_starts_per_icpc"] = cpp_starts.height / icpc.height
+    out["cpp_starts_per_referral"] = cpp_starts.height / n_ref
+    wd = D.working_days_between(
+        icpc["s47_start"].cast(pl.Int32).to_numpy(), icpc["icpc_date"].cast(pl.Int32).to_numpy()
+    )
+    out["icpc_within_15wd_pct"] = 100 * float(np.mean(wd <= 15))
+    out.update(_shares(cpp_starts, "initial_category", "cpp_category"))
+    out["cpp_second_or_subsequent_pct"] = 100 * (cpp_starts["previous_cpps"] >= 1).mean()
+    on_plan = cpp.filter((pl.col("cpp_start") <= ref) & (pl.col("cpp_end").is_null() | (pl.col("cpp_end") > ref)))
+    out["cpp_31_march_per_referral"] = on_plan.height / n_ref
+    ending = cpp.filter(pl.col("cpp_end").is_between(start, ref)).with_columns(
+        b=_duration_band(
+            (pl.col("cpp_end") - pl.col("cpp_start")).dt.total_days(), (91, 182, 364, 729), bands
+        )
+    )
+    out.update(_shares(ending, "b", "cpp_ending_duration", bands))
+
+    done = world.assessments.filter(pl.col("assessment_authorised").is_between(start, ref))
+    awd = D.working_days_between(
+        done["assessment_start"].cast(pl.Int32).to_numpy(),
+        done["assessment_authorised"].cast(pl.Int32).to_numpy(),
+    )
+    out["assessment_median_wd"] = float(np.median(awd))
+    out["assessment_within_45wd_pct"] = 100 * float(np.mean(awd <= 45))
+    out["assessments_per_referral"] = done.height / n_ref
+
+    cla = world.cla_episodes
+    cla_start = cla.filter((pl.col("rne") == "S") & pl.col("decom").is_between(start, ref))
+    cla_open = cla.filter(
+        (pl.col("decom") <= ref) & (pl.col("dec").is_null() | (pl.col("dec") > ref))
+    )
+    out["cla_starts_per_referral"] = cla_start.height / n_ref
+    out["cla_31_march_per_referral"] = cla_open.select(pl.struct("la_code", "la_child_id").n_unique()).item() / n_ref
+    return out
