@@ -60,7 +60,7 @@ ALL_STAGES = (*STAGES, "scaling")
 NATIONAL_CHILDREN = 1_000_000
 N_LAS = 152
 LA_EQUIVALENT = NATIONAL_CHILDREN // N_LAS  # children in an average LA's return (≈ 6,579)
-LIIA_LADDER = (1_000, 2_000, 5_000)
+LIIA_LADDER = (1_000, 2_000, 5_000, 20_000)
 LIIA_QUICK = (200,)
 LIIA_TIMEOUT_S = 1_800
 
@@ -881,7 +881,7 @@ def main() -> None:
         "--liiatools-children",
         type=_sizes,
         default=None,
-        help="sizes liiatools is measured at (default 1000,2000,5000; extrapolated beyond)",
+        help="sizes liiatools is measured at (default 1000,2000,5000,20000; extrapolated beyond)",
     )
     parser.add_argument(
         "--la-equivalent",

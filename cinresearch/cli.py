@@ -6,11 +6,13 @@ re-run alone. Run ``cinresearch COMMAND --help`` for what a command does and its
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(
     help=(
@@ -26,6 +28,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+
+
+def _error(message: str) -> None:
+    """One plain line on stderr: no wrapping and no markup, whatever the message contains."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -75,12 +82,12 @@ def load(
     try:
         key = load_key(demo=demo_key)
     except KeyError_ as err:
-        console.print(f"[red]error:[/] {err}")
+        _error(str(err))
         raise typer.Exit(2) from None
     try:
         report = load_paths(paths, Store(store), key, progress=not quiet)
     except FileNotFoundError as err:
-        console.print(f"[red]error:[/] {err}")
+        _error(str(err))
         raise typer.Exit(2) from None
     table = Table(title=f"Load report — {store}")
     for column in (
@@ -98,7 +105,7 @@ def load(
         counts = outcome.counts
         rows = sum(counts.get("rows", {}).values()) if counts else 0
         table.add_row(
-            outcome.file,
+            Text(outcome.file),
             outcome.kind or "-",
             outcome.status,
             str(rows) if counts else "-",
@@ -109,10 +116,10 @@ def load(
     console.print(table)
     for outcome in report.outcomes:
         if outcome.status in ("loaded", "skipped"):
-            console.print(f"  {outcome.file}: {outcome.message}")
+            console.print(f"  {outcome.file}: {outcome.message}", markup=False, highlight=False)
     console.print(f"load report saved to {store / 'reports' / 'load_report.json'}")
     for outcome in report.failed:
-        console.print(f"[red]error:[/] {outcome.message}")
+        _error(outcome.message)
     if report.failed:
         raise typer.Exit(1)
 

@@ -268,7 +268,12 @@ _RAW = {
     "section47": ["child_seq", "episode_seq", "line", *S47_FIELDS.values(), "conflict"],
     "cp_plans": ["child_seq", "episode_seq", "cpp_seq", "line", *CPP_FIELDS.values(), "conflict"],
     "cpp_reviews": ["child_seq", "episode_seq", "cpp_seq", "line", "review_date"],
+    # record elements inside a <Child> but not where the schema puts them (never loaded)
+    "misplaced": ["child_seq", "line", "element"],
 }
+
+
+_NESTED_TABLES = ("assessments", "cin_plans", "section47", "cp_plans", "cpp_reviews")
 
 
 class _Parser:
@@ -297,6 +302,7 @@ class _Parser:
         self.s47_fields = {q(k): (v, k) for k, v in S47_FIELDS.items()}
         self.cpp_fields = {q(k): (v, k) for k, v in CPP_FIELDS.items()}
         self.containers = {q(k) for k in CONTAINERS}
+        self.record_tags = tuple(q(name) for name in ELEMENT_TABLE if name != "Child")
         self.t = {
             name: q(name)
             for name in (
@@ -330,10 +336,18 @@ class _Parser:
                 row["conflict"] = f"{hit[1]} given twice with different values"
             row[column] = value
 
+    def _nested_rows(self) -> int:
+        """Episodes and nested rows added so far (lists only grow within one child)."""
+        cols = self.cols
+        return self.episode_seq + sum(
+            len(cols[table].data[cols[table].names[0]]) for table in _NESTED_TABLES
+        )
+
     def child(self, elem: etree._Element) -> None:
         self.child_seq += 1
         cseq = self.child_seq
         t = self.t
+        before = self._nested_rows()
         row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
         disabilities: list[str] = []
         for part in elem:
@@ -367,6 +381,40 @@ class _Parser:
         row["disabled_raw"] = "1" if real else "0"
         row["none_with_others"] = "1" if real and n_none else "0"
         self.cols["children"].add(row)
+        placed = self._nested_rows() - before + len(disabilities)
+        if placed != sum(1 for _ in elem.iter(*self.record_tags)):
+            self._misplaced(elem, cseq)
+
+    def _misplaced(self, child: etree._Element, cseq: int) -> None:
+        """Record the record elements of ``child`` that :meth:`child` did not read.
+
+        The rules mirror where :meth:`child` and :meth:`episode` look, so every record element
+        in a ``<Child>`` is either read or listed here (and later rejected): none is dropped.
+        """
+        t = self.t
+
+        def tag(node: etree._Element | None) -> Any:
+            return None if node is None else node.tag
+
+        def in_episode(node: etree._Element | None) -> bool:
+            return tag(node) == t["CINdetails"] and node.getparent() is child
+
+        for node in child.iter(*self.record_tags):
+            parent = node.getparent()
+            if node.tag == t["CINdetails"]:
+                ok = parent is child
+            elif node.tag == t["CPPreviewDate"]:
+                plan = parent.getparent() if tag(parent) == t["Reviews"] else None
+                ok = tag(plan) == t["ChildProtectionPlans"] and in_episode(plan.getparent())
+            elif node.tag == t["Disability"]:
+                box = parent.getparent() if tag(parent) == t["Disabilities"] else None
+                ok = tag(box) in self.containers and box.getparent() is child
+            else:  # Assessments, CINPlanDates, Section47, ChildProtectionPlans
+                ok = in_episode(parent)
+            if not ok:
+                self.cols["misplaced"].add(
+                    {"child_seq": cseq, "line": node.sourceline, "element": _local(node.tag)}
+                )
 
     def episode(self, elem: etree._Element, cseq: int) -> None:
         self.episode_seq += 1
@@ -1054,6 +1102,26 @@ def read_cin_xml(
         "cpp_reviews": cpp_reviews,
     }
     tables = {name: contracts.conform(frame, name) for name, frame in tables.items()}
+    rejected_counts = {t: len(rows) for t, rows in rejector.rejected_rows.items()}
+    misplaced = raw.pop("misplaced", None)
+    if misplaced is not None and misplaced.height:
+        misplaced = misplaced.join(seq_to_child, on="child_seq", how="left", maintain_order="left")
+        for element in misplaced.get_column("element").unique(maintain_order=True).to_list():
+            hit = misplaced.filter(pl.col("element") == element)
+            table = ELEMENT_TABLE[element]
+            rejector.add(
+                contracts.reject_rows(
+                    hit.select("line", "child_id", "element").to_dicts(),
+                    table=table,
+                    rule="schema:misplaced_element",
+                    message=f"<{element}> is not where the CIN schema puts it; not loaded",
+                    source_file=source_file,
+                    census_year=header.census_year,
+                    la_code=header.la_code,
+                )
+            )
+            read_counts[element] = read_counts.get(element, 0) + hit.height
+            rejected_counts[table] = rejected_counts.get(table, 0) + hit.height
     detected = _describe_version(header, elements_seen, sex_elements)
     return CinLoad(
         source_file=source_file,
@@ -1063,7 +1131,7 @@ def read_cin_xml(
         elements_read=read_counts,
         elements_seen=elements_seen,
         detected=detected,
-        rejected_counts={t: len(rows) for t, rows in rejector.rejected_rows.items()},
+        rejected_counts=rejected_counts,
     )
 
 

@@ -130,7 +130,7 @@ class SynthParams:
     # time to closure without a plan (cause-specific, proportional hazards)
     closure_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 14, 30, 60, 91, 182, 365, 730),
-        rates=(0.005, 0.010, 0.015, 0.016, 0.005, 0.004, 0.003, 0.0003),
+        rates=(0.005, 0.010, 0.015, 0.016, 0.005, 0.004, 0.003, 0.0002),
     )
     closure_hr_disabled: float = 1.0
     # assessment: start delay (working days) and duration (C2 working-day bands)
@@ -216,13 +216,13 @@ class SynthParams:
 
     # ---- primary need ----------------------------------------------------------------------
     need_after_plan: dict[str, float] = field(
-        default_factory=lambda: {"N1": 82.0, "N4": 4.0, "N5": 10.0, "N3": 2.0, "N0": 2.0}
+        default_factory=lambda: {"N1": 78.0, "N4": 5.0, "N5": 12.0, "N3": 2.5, "N0": 2.5}
     )
-    need_disabled_n2: float = 0.8
+    need_disabled_n2: float = 0.9
     need_other: dict[str, float] = field(
         default_factory=lambda: {
             "N1": 38.0,
-            "N2": 4.0,
+            "N2": 4.5,
             "N3": 3.3,
             "N4": 11.5,
             "N5": 20.5,
