@@ -319,7 +319,28 @@ def _skip(stage: str, err: BaseException) -> None:
 def worker(name: str, params: dict[str, Any]) -> None:
     """Entry point of a measured subprocess: do one thing, print one JSON line."""
     t0 = time.perf_counter()
-    if name == "synth":
+    if name == "read_cin_xml":
+        try:
+            from cinresearch.io.cin_xml import read_cin_xml
+            from cinresearch.pseudonymise import load_key
+        except ImportError as err:
+            return _skip("read_cin_xml", err)
+        kwargs = {} if params.get("workers") is None else {"workers": params["workers"]}
+        load = read_cin_xml(Path(params["path"]), load_key(demo=True), **kwargs)
+        seconds = time.perf_counter() - t0
+        rows = {t: f.height for t, f in load.tables.items()}
+        _emit(
+            {
+                "seconds": seconds,
+                "children": rows["children"],
+                "referrals": rows["referrals"],
+                "rows": rows,
+                "rejects": load.rejects.height,
+                "balanced": load.counts()["balanced"],
+                "workers": params.get("workers"),
+            }
+        )
+    elif name == "synth":
         try:
             from cinresearch.synth import generate
         except ImportError as err:
@@ -429,7 +450,7 @@ class Run:
     machine: dict[str, Any]
     rows: list[str] = field(default_factory=list)
     record: dict[str, Any] = field(default_factory=dict)
-    ours: dict[int, Measured] = field(default_factory=dict)
+    ours: dict[tuple[int, int | None], Measured] = field(default_factory=dict)
 
     def note(self, m: Measured, stage: str, data: str) -> None:
         if m.ok and not m.skipped:
@@ -444,13 +465,14 @@ class Run:
             print(f"FAILED {what}: {m.error}")
 
 
-def measure_ours(run: Run, path: Path, children: int) -> Measured:
-    if children in run.ours:
-        return run.ours[children]
-    cmd = [sys.executable, str(HERE / "load_cin_xml.py"), "--measure", str(path)]
-    m = measure("ours", cmd)
-    if m.ok:
-        run.ours[children] = m
+def measure_ours(run: Run, path: Path, children: int, workers: int | None = None) -> Measured:
+    """``read_cin_xml`` on ``path`` (default workers: its own choice, parallel over 32 MB)."""
+    key = (children, workers)
+    if key in run.ours:
+        return run.ours[key]
+    m = run_worker("ours", "read_cin_xml", {"path": str(path), "workers": workers})
+    if m.ok and not m.skipped:
+        run.ours[key] = m
     return m
 
 
@@ -503,15 +525,33 @@ def stage_baselines(run: Run) -> None:
         ours = None
         data = file_label(path, n)
 
+    ours1 = None
+    if ours is not None and path.stat().st_size >= 32e6:
+        # the default reader uses several processes on large files; one process is the
+        # like-for-like comparison with single-process baselines
+        ours1 = measure_ours(run, path, n, workers=1)
+        if ours1.ok and not ours1.skipped:
+            run.note(ours1, "CIN XML load, one process (`read_cin_xml(workers=1)`)", data)
+            summary["ours_1proc"] = ours1.__dict__
+        else:
+            run.fail("ours, one process", ours1)
+            ours1 = None
+
+    def _speed(base: Measured, mine: Measured) -> str:
+        w, c = _ratio(base, mine), _ratio(base, mine, cpu=True)
+        work = _work_ratio(base, mine)
+        tail = f"; work only, excl. interpreter start/imports: {work}" if work else ""
+        if w >= 1:
+            return f"{w:.1f}× faster (CPU {c:.1f}×{tail})"
+        return f"{1 / w:.1f}× slower (CPU {1 / c:.1f}×{tail})"
+
     def speed(base: Measured) -> str:
         if ours is None:
             return "ours not measured"
-        w, c = _ratio(base, ours), _ratio(base, ours, cpu=True)
-        work = _work_ratio(base, ours)
-        tail = f"; parse work only, excluding interpreter start and imports: {work}" if work else ""
-        if w >= 1:
-            return f"ours {w:.1f}× faster (CPU {c:.1f}×{tail})"
-        return f"ours {1 / w:.1f}× slower (CPU {1 / c:.1f}×{tail})"
+        text = f"ours {_speed(base, ours)}"
+        if ours1 is not None:
+            text += f"; ours in one process {_speed(base, ours1)}"
+        return text
 
     # 1. pandas + ElementTree, same file
     pe = measure(
@@ -776,7 +816,7 @@ def stage_scaling(run: Run) -> None:
     for k in run.args.scaling:
         n = base * k
         path = bench_file(n)
-        m = measure("ours", [sys.executable, str(HERE / "load_cin_xml.py"), "--measure", str(path)])
+        m = measure_ours(run, path, n)
         if not m.ok:
             run.fail(f"loader at {k} LA-eq", m)
             continue

@@ -26,7 +26,7 @@ a store path, or a mapping of table name to frame.
 Output (tidy, one row per geography x measure x breakdown level)::
 
     geographic_level  "National" | "Regional" | "Local authority"
-    region_code       str (null for National; LA rows carry it when a region mapping is given)
+    region_code       str (null for National; LA rows carry it when their region is known)
     la_code           str (Local authority rows only)
     census_year       i16
     measure           str (id in indicators.yaml)
@@ -1052,6 +1052,17 @@ def _region_map(regions: Mapping[str, str] | pl.DataFrame | None) -> dict[str, s
     return {str(k): str(v) for k, v in regions.items()}
 
 
+def _default_regions(census_year: int) -> dict[str, str]:
+    """LA code -> ONS region code from the LA reference list (cinresearch.publication)."""
+    try:
+        from cinresearch.publication import la_lookup
+
+        table = la_lookup(census_year).drop_nulls(["old_la_code", "region_code"])
+    except Exception:  # reference list unavailable
+        return {}
+    return dict(zip(table["old_la_code"], table["region_code"], strict=True))
+
+
 def _compute_year(
     inp: IndicatorInputs,
     y: int,
@@ -1074,6 +1085,8 @@ def _compute_year(
         else None
     )
     per = float(defs.settings.get("rate_per", 10_000))
+    if not region_of:
+        region_of = _default_regions(y)
     # Geography keys: la -> key for each requested level.
     levels: list[tuple[str, dict[str, str]]] = []
     for g in geography:
@@ -1083,10 +1096,11 @@ def _compute_year(
             levels.append((LOCAL_AUTHORITY, {la: la for la in las}))
         elif g == "regional":
             mapped = {la: region_of[la] for la in las if la in region_of}
-            if not region_of:
+            if not mapped:
                 warnings.warn(
-                    "regional indicators requested but no LA-to-region mapping was given; "
-                    "skipping the Regional level",
+                    "regional indicators requested but no LA has a region (pass `regions`, or "
+                    "use LA codes from data_contracts/codes/la_codes.yaml); skipping the "
+                    "Regional level",
                     stacklevel=3,
                 )
                 continue
@@ -1239,8 +1253,11 @@ def compute_indicators(
 ) -> pl.DataFrame:
     """All official measures (or the ``measures``/``families`` chosen) for census year(s) ``Y``.
 
-    ``geography`` picks levels from ``national``, ``regional`` (needs ``regions``: LA code →
-    region code, as a mapping or a frame with ``la_code, region_code``) and ``la``.
+    ``geography`` picks levels from ``national``, ``regional`` and ``la``. Regions come from
+    ``regions`` (LA code → region code, as a mapping or a frame with ``la_code, region_code``),
+    else from the LA reference list (``data_contracts/codes/la_codes.yaml`` via
+    :func:`cinresearch.publication.la_lookup`); LAs without a region are left out of the
+    Regional rows with a warning. LA rows carry their region code whenever one is known.
     Returns the tidy frame described in the module docstring.
     """
     defs = definitions or load_definitions()

@@ -775,3 +775,50 @@ def test_make_upn_round_trips():
 def test_fixture_folder_has_no_unlisted_good_files():
     names = {p.name for p in CIN_FIXTURES.glob("cin_*.xml")}
     assert names == {*GOOD_FILES, FAULTS}
+
+
+# -- record elements in the wrong place --------------------------------------------------------
+def test_misplaced_record_elements_are_rejected_not_dropped(demo_key, tmp_path):
+    text = cin_fixture("cin_2018_201_booleans01.xml").read_text(encoding="utf-8")
+    text = text.replace(  # a Disability outside <Disabilities>
+        "          <Disability>LD</Disability>\n        </Disabilities>",
+        "        </Disabilities>\n        <Disability>LD</Disability>",
+    )
+    text = text.replace(  # a review date directly in the plan (no <Reviews>)
+        "          <Reviews>\n            <CPPreviewDate>2017-09-10</CPPreviewDate>\n"
+        "          </Reviews>",
+        "          <CPPreviewDate>2017-09-10</CPPreviewDate>",
+    )
+    text = text.replace(  # the second episode nested inside the first one's S47 wrapper
+        "          <ICPCnotRequired>0</ICPCnotRequired>\n",
+        "          <ICPCnotRequired>0</ICPCnotRequired>\n<CINdetails><CINreferralDate>2018-02-01"
+        "</CINreferralDate><ReferralSource>6</ReferralSource>"
+        "<Assessments><AssessmentActualStartDate>2018-02-02</AssessmentActualStartDate>"
+        "</Assessments><ReferralNFA>1</ReferralNFA></CINdetails>\n",
+    )
+    path = tmp_path / "misplaced.xml"
+    path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+
+    def line_of(needle: str) -> int:
+        return next(n for n, t in enumerate(lines, 1) if needle in t)
+
+    result = read_cin_xml(path, demo_key)
+    misplaced = result.rejects.filter(pl.col("rule") == "schema:misplaced_element")
+    assert sorted(misplaced.select("table", "line").rows()) == sorted(
+        [
+            ("disabilities", line_of("<Disability>LD")),
+            ("cpp_reviews", line_of("<CPPreviewDate>2017-09-10")),
+            ("referrals", line_of("<CINreferralDate>2018-02-01")),
+            ("assessments", line_of("<CINreferralDate>2018-02-01")),
+        ]
+    )
+    assert json.loads(misplaced.get_column("record")[0])["child_id"] == demo_key.child_id(
+        "201", "RAW-A-1001"
+    )
+    rec = {r[0]: r[1:] for r in result.reconciliation.rows()}
+    assert rec["Disability"] == ("disabilities", 2, 1, 1, True)
+    assert rec["CINdetails"] == ("referrals", 4, 3, 1, True)
+    assert rec["Assessments"] == ("assessments", 3, 2, 1, True)
+    assert rec["CPPreviewDate"] == ("cpp_reviews", 1, 0, 1, True)
+    assert result.tables["disabilities"].get_column("disability").to_list() == ["MOB"]

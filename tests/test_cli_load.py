@@ -19,7 +19,10 @@ from cinresearch.cli import app
 from cinresearch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDE = {"COLUMNS": "400"}  # rich wraps long lines at the terminal width (80 under CliRunner)
+# The report table and notes go through rich, which wraps at the terminal width (80 under
+# pytest-xdist whatever COLUMNS says later), so those checks collapse whitespace; the error lines
+# are plain prints and must stay whole at any width.
+WIDE = {"COLUMNS": "400"}
 
 
 def run(*args: str, env: dict | None = None):
@@ -28,6 +31,14 @@ def run(*args: str, env: dict | None = None):
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def statuses(root: Path) -> list[str]:
+    return [f["status"] for f in Store(root).read_json("reports/load_report.json")["files"]]
 
 
 @pytest.fixture
@@ -46,12 +57,15 @@ def test_load_then_reload_is_unchanged(tmp_path):
     paths = [str(cin_fixture(n)) for n in ("cin_2018_201_booleans01.xml", "cin_2025_203_sex.xml")]
     first = run(*paths, "--store", str(root), "--demo-key", "--quiet")
     assert first.exit_code == 0, first.stderr
-    assert "loaded" in first.stderr and "Traceback" not in first.stderr
-    assert "census year 2025 (2024-25) return for LA 203; Sex; no CINPlanDates" in first.stderr
+    assert statuses(root) == ["loaded", "loaded"]
+    assert "Traceback" not in first.stderr
+    assert "census year 2025 (2024-25) return for LA 203; Sex; no CINPlanDates" in flat(
+        first.stderr
+    )
     before = snapshot(root)
     second = run(*paths, "--store", str(root), "--demo-key", "--quiet")
     assert second.exit_code == 0
-    assert second.stderr.count("unchanged") == 2
+    assert statuses(root) == ["unchanged", "unchanged"]
     assert snapshot(root) == before
 
 
@@ -96,7 +110,7 @@ def test_record_level_faults_load_with_exit_0(tmp_path):
     assert rejects.height == 21
     summary = CliRunner().invoke(app, ["rejects", "--store", str(root)], env=WIDE)
     assert summary.exit_code == 0
-    assert "21 rejected, 0 flagged" in summary.stderr
+    assert "21 rejected, 0 flagged" in flat(summary.stderr)
 
 
 def test_folder_load_reports_unrecognised_files_as_skipped(tmp_path):
@@ -106,7 +120,8 @@ def test_folder_load_reports_unrecognised_files_as_skipped(tmp_path):
     (folder / "r.xml").write_bytes(cin_fixture("cin_2024_minimal.xml").read_bytes())
     result = run(str(folder), "--store", str(tmp_path / "store"), "--demo-key", "--quiet")
     assert result.exit_code == 0
-    assert "notes.csv: not a recognised input file" in result.stderr
+    assert "notes.csv: not a recognised input file" in flat(result.stderr)
+    assert statuses(tmp_path / "store") == ["skipped", "loaded"]
 
 
 def test_no_key_is_exit_2_and_writes_nothing(tmp_path, monkeypatch):
@@ -164,11 +179,7 @@ def test_real_process_exit_code_and_no_traceback(loaded_store):
     assert snapshot(loaded_store) == before
 
 
-# -- known CLI gaps (cli.py is owned by the lead; see docs/reliability.md) ----------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py prints errors through rich, which wraps them at the terminal width (80)",
-)
+# -- error lines are plain text ------------------------------------------------------------------
 def test_error_stays_on_one_line_at_default_terminal_width(loaded_store):
     result = run(
         str(cin_fixture("bad_truncated.xml")),
@@ -182,10 +193,6 @@ def test_error_stays_on_one_line_at_default_terminal_width(loaded_store):
     assert len(errors) == 1 and errors[0].endswith("line 44, column 31")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py passes messages to rich as markup: text like '[/x]' raises MarkupError",
-)
 def test_markup_like_text_in_an_error_is_printed_literally(tmp_path, loaded_store):
     text = cin_fixture("cin_2024_minimal.xml").read_text(encoding="utf-8")
     path = tmp_path / "odd.xml"

@@ -513,8 +513,30 @@ def test_regional_level(frames):
     assert reg["value"].item() == pytest.approx(get(out, "referrals_rate"))
     las = out.filter(pl.col("geographic_level") == ind.LOCAL_AUTHORITY)
     assert set(las["region_code"]) == {"R1"}
-    with pytest.warns(UserWarning, match="no LA-to-region mapping"):
+    # 901/902 are not real LA codes: no region in the reference list.
+    with pytest.warns(UserWarning, match="no LA has a region"):
         ind.compute_indicators(frames, 2019, ("regional",), measures=["referrals"])
+
+
+def test_regions_default_to_the_la_reference_list(frames):
+    pytest.importorskip("cinresearch.publication")
+    # Relabel the fixture LAs as Camden (202, London) and Birmingham (330, West Midlands).
+    relabel = {"901": "202", "902": "330"}
+    real = {
+        name: f.with_columns(pl.col("la_code").replace(relabel)) if "la_code" in f.columns else f
+        for name, f in frames.items()
+    }
+    out = ind.compute_indicators(real, 2019, ("national", "regional", "la"), measures=["referrals"])
+    reg = out.filter(pl.col("geographic_level") == ind.REGIONAL)
+    assert dict(zip(reg["region_code"], reg["value"], strict=True)) == {
+        "E12000005": 2.0,  # West Midlands
+        "E12000007": 4.0,  # London
+    }
+    las = out.filter(pl.col("geographic_level") == ind.LOCAL_AUTHORITY)
+    assert dict(zip(las["la_code"], las["region_code"], strict=True)) == {
+        "202": "E12000007",
+        "330": "E12000005",
+    }
 
 
 def test_missing_nested_table_is_skipped_with_warning(frames):

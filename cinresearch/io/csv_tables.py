@@ -164,7 +164,7 @@ def load_contract_csv(
             )
         )
     record_cols = [c.name for c in contract.columns if c.name in typed.columns]
-    bad = pl.Series([False] * typed.height)
+    bad = pl.Series([False] * typed.height, dtype=pl.Boolean)
     for col in contract.columns:
         if (
             col.name not in raw.columns

@@ -166,7 +166,7 @@ def generate(
     summary.seconds = round(time.perf_counter() - started, 3)
     # summary.json: deterministic content only (no timings)
     stable = summary.to_json()
-    for key in ("seconds", "timings"):
+    for key in ("seconds", "timings", "out"):
         stable.pop(key)
     stable["bytes"].pop("truth", None)
     stable["files"].pop("truth", None)

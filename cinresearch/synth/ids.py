@@ -64,37 +64,34 @@ def make_upns(
     serial = np.where(tmp, rem % 100, rem)  # 2 digits (+ letter) or 3 digits
     letter = rem // 100 % 23  # temporary UPNs only
 
-    digits = np.zeros((n, 12), dtype=np.int64)
-    digits[:, 0], digits[:, 1], digits[:, 2] = la // 100, la // 10 % 10, la % 10
-    for j in range(4):
-        digits[:, 3 + j] = est // 10 ** (3 - j) % 10
-    digits[:, 7], digits[:, 8] = yy // 10, yy % 10
-    digits[:, 9] = np.where(tmp, serial // 10, serial // 100)
-    digits[:, 10] = np.where(tmp, serial % 10, serial // 10 % 10)
-    digits[:, 11] = np.where(tmp, letter, serial % 10)
-    check = (digits @ np.arange(2, 14)) % 23
-
+    # value of each of the 12 characters after the check letter (letters by table index)
+    chars = [la // 100, la // 10 % 10, la % 10]
+    chars += [est // 10 ** (3 - j) % 10 for j in range(4)]
+    chars += [yy // 10, yy % 10]
+    chars += [
+        np.where(tmp, serial // 10, serial // 100),
+        np.where(tmp, serial % 10, serial // 10 % 10),
+        np.where(tmp, letter, serial % 10),
+    ]
+    check = sum((pos + 2) * v for pos, v in enumerate(chars)) % 23
+    # 11 leading digits as one number, then the last character (digit or letter)
+    lead = (la * 10**8 + est * 10**4 + yy * 10**2 + chars[9] * 10 + chars[10]).astype(np.int64)
     letters = pl.Series(list(UPN_LETTERS))
+    digits = pl.Series([str(d) for d in range(10)])
     frame = pl.DataFrame(
         {
             "c": letters.gather(check),
-            "l": letters.gather(letter),
-            "la": la,
-            "est": est,
-            "yy": yy,
-            "d": serial,
+            "lead": pl.Series(lead).cast(pl.String).str.zfill(11),
+            "last": letters.gather(np.where(tmp, letter, 0)),
+            "lastd": digits.gather(serial % 10),
             "tmp": tmp,
         }
     )
     body = pl.concat_str(
         [
             pl.col("c"),
-            pl.col("la").cast(pl.String).str.zfill(3),
-            pl.col("est").cast(pl.String).str.zfill(4),
-            pl.col("yy").cast(pl.String).str.zfill(2),
-            pl.when(pl.col("tmp"))
-            .then(pl.concat_str([pl.col("d").cast(pl.String).str.zfill(2), pl.col("l")]))
-            .otherwise(pl.col("d").cast(pl.String).str.zfill(3)),
+            pl.col("lead"),
+            pl.when(pl.col("tmp")).then(pl.col("last")).otherwise(pl.col("lastd")),
         ]
     )
     return frame.select(body.alias("upn"))["upn"]

@@ -9,6 +9,8 @@ default ``las=10`` run contains both.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 LA_NAMES: dict[str, str] = {
     "201": "City of London",
     "202": "Camden",
@@ -189,6 +191,7 @@ def is_london(code: str) -> bool:
     return code.startswith("2") or ("301" <= code <= "320")
 
 
+@lru_cache(maxsize=None)
 def postcode_area(code: str) -> str:
     """A two-letter pseudo postcode area for an LA (synthetic; derived from the LA name)."""
     letters = [c for c in LA_NAMES[code].upper() if c.isalpha()]

@@ -3,11 +3,13 @@
 In every CIN return, each child is independently picked (at most one kind per child) with
 the probabilities in :data:`MESS_RATES`:
 
-* ``missing_upn`` — a child whose UPN is known has no ``UPN`` and no ``UPNunknown``;
+* ``missing_upn`` — a child whose UPN is known has no ``UPN`` and no ``UPNunknown`` (schema-valid;
+  no DfE error number, so a loader may accept it);
 * ``duplicate_child`` — the whole ``<Child>`` element appears twice (same LAchildID; rule 8510);
 * ``closure_before_referral`` — the child's first episode that closed in the year gets a
   ``CINclosureDate`` 1–30 days *before* its ``CINreferralDate`` (rule 8630); children with no
-  episode closed in the year are left alone;
+  episode closed in the year are left alone; when the new date is before 1 April it also
+  breaks rule 8620 (listed in the record's ``rules``);
 * ``unknown_code`` — one code is replaced by a value outside the code list: the first
   episode's ``ReferralSource`` (``99``), or its ``PrimaryNeedCode`` (``N11``, non-NFA only),
   or the child's ``Ethnicity`` (``XXXX``).
@@ -19,6 +21,7 @@ ground truth in ``truth/`` is unchanged; ``mess.json`` lists every messed record
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +55,10 @@ def mess_return(
     # missing UPN
     miss = children.filter((pl.col("mess") == "missing_upn") & pl.col("upn").is_not_null())
     for la, cid in miss.select("la_code", "la_child_id").iter_rows():
-        records.append({"kind": "missing_upn", "census_year": year, "la_code": la, "la_child_id": cid, "field": "UPN"})
+        records.append({
+            "kind": "missing_upn", "census_year": year, "la_code": la, "la_child_id": cid,
+            "field": "UPN", "rules": [],
+        })  # fmt: skip
     miss_keys = miss.select("la_code", "la_child_id").with_columns(m=pl.lit(True))
     new_children = (
         children.join(miss_keys, on=["la_code", "la_child_id"], how="left")
@@ -67,7 +73,10 @@ def mess_return(
     # duplicates
     dups = children.filter(pl.col("mess") == "duplicate_child").select("la_code", "la_child_id")
     for la, cid in dups.iter_rows():
-        records.append({"kind": "duplicate_child", "census_year": year, "la_code": la, "la_child_id": cid, "field": "Child"})
+        records.append({
+            "kind": "duplicate_child", "census_year": year, "la_code": la, "la_child_id": cid,
+            "field": "Child", "rules": ["8510"],
+        })  # fmt: skip
 
     # closure before referral: first episode closed in the year
     ep = t.episodes
@@ -88,10 +97,12 @@ def mess_return(
         "referral_date",
         new_closure=pl.col("referral_date") - pl.duration(days=pl.Series(shift)),
     )
+    year_start = date(year - 1, 4, 1)
     for _, la, cid, ref, new in closed.iter_rows():
         records.append({
             "kind": "closure_before_referral", "census_year": year, "la_code": la, "la_child_id": cid,
             "field": "CINclosureDate", "referral_date": ref.isoformat(), "value": new.isoformat(),
+            "rules": ["8630", "8620"] if new < year_start else ["8630"],
         })  # fmt: skip
     ep = ep.join(closed.select("episode_id", "new_closure"), on="episode_id", how="left").with_columns(
         closure_date=pl.coalesce("new_closure", "closure_date")
@@ -114,7 +125,7 @@ def mess_return(
         value = {"ReferralSource": "99", "PrimaryNeedCode": "N11", "Ethnicity": "XXXX"}[row[4]]
         records.append({
             "kind": "unknown_code", "census_year": year, "la_code": row[1], "la_child_id": row[2],
-            "field": row[4], "referral_date": row[3].isoformat(), "value": value,
+            "field": row[4], "referral_date": row[3].isoformat(), "value": value, "rules": ["code"],
         })  # fmt: skip
     src_ids = first_ep.filter(pl.col("field") == "ReferralSource")["episode_id"]
     need_ids = first_ep.filter(pl.col("field") == "PrimaryNeedCode")["episode_id"]

@@ -71,7 +71,7 @@ class SynthParams:
     month_shares: tuple[float, ...] = (8.9, 7.8, 8.6, 6.8, 9.2, 9.4, 8.5, 7.1, 8.2, 9.0, 9.5, 7.0)
     weekend_to_monday: float = 0.85
     # total referrals / first-ever referrals (re-referrals and moves), from calibration runs
-    referral_amplification: float = 1.78
+    referral_amplification: float = 1.73
 
     # ---- LAs -------------------------------------------------------------------------------
     la_size_sd_log: float = 0.30
@@ -87,10 +87,10 @@ class SynthParams:
         default_factory=lambda: {
             "unborn": 0.060,
             "under 1": 0.095,
-            "1-4": 0.145,
-            "5-9": 0.190,
-            "10-15": 0.220,
-            "16+": 0.290,
+            "1-4": 0.135,
+            "5-9": 0.185,
+            "10-15": 0.215,
+            "16+": 0.310,
         }
     )
     sex_shares: dict[str, float] = field(
@@ -114,7 +114,7 @@ class SynthParams:
     # time to first CPP after a non-NFA referral (cause-specific, proportional hazards)
     cpp_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 7, 21, 45, 91, 365),
-        rates=(0.00046, 0.0020, 0.0023, 0.00092, 0.00022, 0.00006),
+        rates=(0.00049, 0.0021, 0.0024, 0.00098, 0.00023, 0.00006),
     )
     cpp_hr_age: dict[str, float] = field(
         default_factory=lambda: {
@@ -130,7 +130,7 @@ class SynthParams:
     # time to closure without a plan (cause-specific, proportional hazards)
     closure_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 14, 30, 60, 91, 182, 365, 730),
-        rates=(0.005, 0.010, 0.015, 0.016, 0.005, 0.004, 0.003, 0.0002),
+        rates=(0.005, 0.010, 0.014, 0.015, 0.005, 0.004, 0.003, 0.00015),
     )
     closure_hr_disabled: float = 1.0
     # assessment: start delay (working days) and duration (C2 working-day bands)
@@ -204,7 +204,7 @@ class SynthParams:
     transfer_gap_max_days: int = 60
 
     # ---- care (looked after) ---------------------------------------------------------------
-    care_after_cpp_prob: float = 0.33
+    care_after_cpp_prob: float = 0.35
     care_without_plan_prob: float = 0.06
     care_duration_mix: tuple[tuple[str, float], ...] = (
         ("short", 0.35),
@@ -225,7 +225,7 @@ class SynthParams:
             "N2": 4.5,
             "N3": 3.3,
             "N4": 11.5,
-            "N5": 20.5,
+            "N5": 19.5,
             "N6": 3.0,
             "N7": 0.6,
             "N8": 2.6,

@@ -1,0 +1,1191 @@
+"""Shared helpers for the report notebooks (``notebooks/0*.ipynb``).
+
+The notebooks are thin: narrative in markdown, a ``parameters`` cell, calls into the package and
+plots. What more than one notebook needs, or what must be tested, lives here:
+
+* :func:`setup` — house style and the (few, named) warning filters for library noise;
+* parameters — :func:`check_parameters`, :func:`cohort_window`, :func:`for_geography`,
+  :func:`geography_label` (``la_code = "ENG"`` means England, i.e. every LA in the store);
+* :func:`is_synthetic` — whether the store holds synthetic data (only then may a notebook draw
+  child-level pictures such as journey timelines);
+* :func:`show_table` — every table a notebook displays goes through disclosure control
+  (:mod:`cinresearch.disclosure`): counts from 1 to ``threshold`` are shown as ``c`` (with
+  secondary suppression across a ``Total`` margin when the table has one), England counts are
+  rounded to the nearest 10, a rate or percentage is suppressed with its count, and identifier
+  columns are refused;
+* :func:`ratio_findings` — plain-English sentences written from model estimates;
+* small analysis helpers used by the chapters: :func:`journey_flow`, :func:`field_completeness`,
+  :func:`education_outcomes`, :func:`curve_at`.
+
+Nothing here prints identifiers: tables are aggregates, and :func:`show_table` raises on a
+column that holds child-level ids.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from cinresearch import disclosure
+from cinresearch.codes import AGE_BANDS
+from cinresearch.store import Store
+
+__all__ = [
+    "ENGLAND",
+    "IDENTIFIER_COLUMNS",
+    "census_years_in_store",
+    "check_parameters",
+    "cohort_window",
+    "curve_at",
+    "demo_key_id",
+    "drop_incomplete",
+    "education_outcomes",
+    "field_completeness",
+    "for_geography",
+    "format_p",
+    "geography_label",
+    "is_synthetic",
+    "journey_flow",
+    "la_codes_in_store",
+    "mask_small_counts",
+    "planted_effects",
+    "protect_frame",
+    "ratio_findings",
+    "rounding_base_for",
+    "setup",
+    "show_figure",
+    "show_markdown",
+    "show_table",
+    "sparse_levels",
+]
+
+#: The ``la_code`` parameter value meaning "England": every LA in the store.
+ENGLAND = "ENG"
+
+#: Columns that hold child-level identifiers (pseudonymised or raw); never displayed.
+IDENTIFIER_COLUMNS = frozenset(
+    {
+        "child_id",
+        "upn_hash",
+        "former_upn_hash",
+        "episode_id",
+        "subject_id",
+        "upn",
+        "former_upn",
+        "la_child_id",
+        "lachildid",
+        "person_id",
+        "record",
+        "key",
+    }
+)
+
+SYNTH_EFFECTS_YAML = (
+    Path(__file__).resolve().parent.parent / "data_contracts" / "synth_effects.yaml"
+)
+
+#: Display width of figures in the HTML report, in pixels per inch of figure width.
+_PIXELS_PER_INCH = 110
+_FIGURE_DPI = 160
+
+
+# --------------------------------------------------------------------------------------------
+# set-up and parameters
+# --------------------------------------------------------------------------------------------
+
+
+def setup() -> None:
+    """House style for figures and the named filters for unavoidable library warnings.
+
+    Called once at the top of every notebook. Only specific, understood warnings are filtered
+    (each with the reason); everything else still reaches the output, where the report tests
+    treat it as a failure.
+    """
+    from cinresearch import plots
+
+    plots.apply_house_style()
+    # No warning filters are needed so far. Add one here only for a specific warning that
+    # cannot be fixed at its cause, with the reason beside it (never a blanket filter).
+
+
+def demo_key_id() -> str:
+    """The key id (manifest ``detail.key_id``) of the public demo pseudonymisation key."""
+    from cinresearch.pseudonymise import DEMO_KEY, Pseudonymiser
+
+    return Pseudonymiser(DEMO_KEY).key_id
+
+
+def _as_store(store: Store | str | os.PathLike[str]) -> Store:
+    return store if isinstance(store, Store) else Store(store)
+
+
+def is_synthetic(store: Store | str | os.PathLike[str]) -> bool:
+    """True when the store holds synthetic data: every input pseudonymised with a key used the
+    public demo key (its ``key_id`` in the manifest), and there is at least one such input.
+
+    Real returns must be loaded with a secret key, so a store with any other key id — or with
+    no key ids at all — is treated as real, and child-level pictures are not drawn.
+    """
+    ids = {r.detail.get("key_id") for r in _as_store(store).inputs() if r.detail.get("key_id")}
+    return bool(ids) and ids == {demo_key_id()}
+
+
+def census_years_in_store(store: Store | str | os.PathLike[str]) -> list[int]:
+    """Census years with at least one CIN return in the store, ascending."""
+    return sorted(
+        {
+            int(r.census_year)
+            for r in _as_store(store).inputs()
+            if r.kind == "cin_xml" and r.census_year is not None
+        }
+    )
+
+
+def la_codes_in_store(store: Store | str | os.PathLike[str]) -> list[str]:
+    """LA codes with at least one CIN return in the store, ascending."""
+    return sorted(
+        {str(r.la_code) for r in _as_store(store).inputs() if r.kind == "cin_xml" and r.la_code}
+    )
+
+
+def _normalise_la(la_code: str | int) -> str:
+    text = str(la_code).strip()
+    if text.upper() in {ENGLAND, "ENGLAND", "ALL"}:
+        return ENGLAND
+    return text.zfill(3) if text.isdigit() else text
+
+
+def check_parameters(
+    store: Store | str | os.PathLike[str], census_year: int, la_code: str | int
+) -> tuple[int, str]:
+    """Validate the notebook parameters against the store; returns ``(census_year, la_code)``.
+
+    ``la_code`` is ``"ENG"`` (England: every LA) or a 3-digit LA code with returns in the store.
+    Raises ``ValueError`` naming what is available when either is not in the store.
+    """
+    st = _as_store(store)
+    if not st.manifest_path.exists():
+        raise ValueError(f"{st.root} is not a store (no manifest.json); run `cinresearch load`")
+    years = census_years_in_store(st)
+    if int(census_year) not in years:
+        raise ValueError(f"census_year {census_year} has no CIN returns in the store; have {years}")
+    code = _normalise_la(la_code)
+    las = la_codes_in_store(st)
+    if code != ENGLAND and code not in las:
+        raise ValueError(f"la_code {la_code!r} has no CIN returns in the store; use 'ENG' or {las}")
+    return int(census_year), code
+
+
+def cohort_window(
+    census_year: int,
+    cohort_years: int | Sequence[int] | None = None,
+    available: Sequence[int] | None = None,
+    length: int = 3,
+) -> tuple[int, int]:
+    """The cohort's census years ``(first, last)``.
+
+    ``cohort_years``: ``None`` → the ``length`` census years ending at ``census_year``; an int
+    ``n`` → the ``n`` years ending at ``census_year``; a pair → those years. The window is
+    clipped to the ``available`` years (the store's returns) so a cohort never starts before
+    the first return; ``ValueError`` when nothing is left.
+    """
+    if cohort_years is None:
+        first, last = census_year - length + 1, census_year
+    elif isinstance(cohort_years, int):
+        if cohort_years < 1:
+            raise ValueError("cohort_years must be at least 1")
+        first, last = census_year - cohort_years + 1, census_year
+    else:
+        pair = [int(y) for y in cohort_years]
+        if len(pair) != 2:
+            raise ValueError(f"cohort_years must be None, a number or (first, last); got {pair}")
+        first, last = min(pair), max(pair)
+    if available:
+        first = max(first, min(available))
+        last = min(last, max(available))
+    if first > last:
+        raise ValueError(f"no census years left in the cohort window (available: {available})")
+    return first, last
+
+
+def for_geography(
+    frame: pl.DataFrame | pl.LazyFrame, la_code: str, column: str = "la_code"
+) -> pl.DataFrame | pl.LazyFrame:
+    """Rows of one LA, or every row for ``"ENG"``."""
+    if la_code == ENGLAND:
+        return frame
+    return frame.filter(pl.col(column).cast(pl.String) == str(la_code))
+
+
+def geography_label(la_code: str, synthetic: bool = False) -> str:
+    """ "England", or the LA's name and code ("Blackpool (890)"); synthetic LAs are called
+    "LA 890 (synthetic)" so a reader does not take the figures for a real council's."""
+    if la_code == ENGLAND:
+        return "England (all LAs in the data)" if synthetic else "England"
+    if synthetic:
+        return f"LA {la_code} (synthetic)"
+    try:
+        from cinresearch.publication import la_lookup
+
+        names = la_lookup().filter(pl.col("old_la_code") == la_code)["la_name"].to_list()
+    except Exception:  # pragma: no cover - the lookup is optional decoration
+        names = []
+    return f"{names[0]} ({la_code})" if names else f"LA {la_code}"
+
+
+def rounding_base_for(la_code: str) -> int | None:
+    """Counts for England are rounded to the nearest 10 in published tables; LA counts are not."""
+    return 10 if la_code == ENGLAND else None
+
+
+def year_label(census_year: int) -> str:
+    """Census year 2021 → "2020-21" (the year ending 31 March 2021)."""
+    return f"{census_year - 1}-{str(census_year)[-2:]}"
+
+
+def report_header(
+    census_year: int, la_code: str, synthetic: bool, details: Sequence[str] = ()
+) -> str:
+    """Markdown block stating what a chapter covers: census year, area, data, extra details."""
+    lines = [
+        f"**Census year:** {year_label(census_year)} (year ending 31 March {census_year})",
+        f"**Area:** {geography_label(la_code, synthetic)}",
+        *details,
+    ]
+    text = "  \n".join(lines)
+    if synthetic:
+        text += (
+            "\n\n> **Synthetic data.** These figures come from the toolkit's synthetic data "
+            "generator, not from real children's records. They show what the report looks like "
+            "and check the methods against effects planted in the data; they are not statistics "
+            "about any real local authority."
+        )
+    return text
+
+
+def count_text(n: int | None, threshold: int = 5, rounding_base: int | None = None) -> str:
+    """A count for prose, after disclosure control: "no" for 0, "fewer than 6" for 1..5 (with
+    threshold 5), else the count (rounded to ``rounding_base`` for England) with separators."""
+    if n is None:
+        return "an unknown number of"
+    n = int(n)
+    if n == 0:
+        return "no"
+    if n <= threshold:
+        return f"fewer than {threshold + 1}"
+    if rounding_base:
+        n = int(disclosure.round_half_up(n, base=rounding_base))
+    return f"{n:,}"
+
+
+def pct_text(
+    numerator: int | None, denominator: int | None, threshold: int = 5, decimals: int = 1
+) -> str:
+    """A percentage for prose ("12.3%"), or "a suppressed share" when either count is small."""
+    if numerator is None or not denominator:
+        return "x"
+    small = [v for v in (numerator, denominator) if 1 <= int(v) <= threshold]
+    if small:
+        return "a suppressed share (small numbers)"
+    value = disclosure.round_half_up(100.0 * numerator / denominator, decimals=decimals)
+    return f"{value:.{decimals}f}%"
+
+
+def census_year_expr(column: str) -> pl.Expr:
+    """Census year (year ending 31 March) of a date column: 2018 for 1 Apr 2017..31 Mar 2018."""
+    d = pl.col(column)
+    return (d.dt.year() + (d.dt.month() >= 4).cast(pl.Int32)).cast(pl.Int16)
+
+
+# --------------------------------------------------------------------------------------------
+# displaying: tables, markdown, figures
+# --------------------------------------------------------------------------------------------
+
+RateSpec = Mapping[str, "str | tuple[str | None, str | None] | None"]
+
+
+def _rate_links(rate_columns: RateSpec | Sequence[str] | None) -> dict[str, tuple[str | None, ...]]:
+    if rate_columns is None:
+        return {}
+    if isinstance(rate_columns, Mapping):
+        out: dict[str, tuple[str | None, ...]] = {}
+        for col, spec in rate_columns.items():
+            if spec is None:
+                out[col] = ()
+            elif isinstance(spec, str):
+                out[col] = (spec,)
+            else:
+                out[col] = tuple(spec)
+        return out
+    return {c: () for c in rate_columns}
+
+
+def _check_no_identifiers(frame: pl.DataFrame) -> None:
+    bad = [c for c in frame.columns if c.lower() in IDENTIFIER_COLUMNS]
+    if bad:
+        raise ValueError(
+            f"refusing to display identifier column(s) {bad}: reports show aggregates only"
+        )
+
+
+def _thousands(text: str | None) -> str | None:
+    """Insert thousands separators into a digit string ("12345" → "12,345"); symbols unchanged."""
+    if text is None or not re.fullmatch(r"-?\d{4,}", text):
+        return text
+    return f"{int(text):,}"
+
+
+def _fixed(value: float | None, decimals: int) -> str:
+    """A float already rounded half up, as text with ``decimals`` places; x / z when missing."""
+    if value is None:
+        return "x"
+    if value != value:
+        return "z"
+    return f"{value:.{decimals}f}"
+
+
+def format_p(p: float | None) -> str:
+    """A p-value for a report: "<0.001", else 3 decimal places; "x" when missing."""
+    if p is None or p != p:  # None or NaN
+        return "x"
+    if p < 0.001:
+        return "<0.001"
+    return f"{disclosure.round_half_up(float(p), decimals=3):.3f}"
+
+
+def protect_frame(
+    frame: pl.DataFrame,
+    *,
+    count_columns: Sequence[str] = (),
+    rate_columns: RateSpec | Sequence[str] | None = None,
+    threshold: int = 5,
+    filters: Sequence[str] = (),
+    by: Sequence[str] = (),
+    total_label: str = "Total",
+    rounding_base: int | None = None,
+    decimals: int = 1,
+    value_decimals: int = 2,
+    p_columns: Sequence[str] = (),
+    hide_columns: Sequence[str] = (),
+    row_totals: Mapping[str, Sequence[str]] | None = None,
+) -> pl.DataFrame:
+    """Apply disclosure control and formatting; every column of the result is text.
+
+    * ``count_columns``: counts 1..``threshold`` become ``c``. With ``filters`` (columns with a
+      ``total_label`` level) secondary suppression also hides a cell that could be recovered by
+      subtraction from a total (:func:`cinresearch.disclosure.protect_cells`, per ``by`` group).
+      With ``rounding_base`` (England) counts are rounded half up and get no secondary
+      suppression, as in DfE's tables. Thousands separators are added.
+    * ``row_totals``: ``{total column: [part columns]}`` when columns add up along each row
+      (e.g. read = loaded + rejected); the parts and their total then get secondary suppression
+      too, jointly with ``filters`` when given.
+    * ``rate_columns``: rates or percentages shown to ``decimals`` places; a mapping gives each
+      one's numerator count column or ``(numerator, denominator)``, and the rate is ``c`` when
+      either is suppressed (a count column not displayed can be named in ``hide_columns``).
+    * ``p_columns``: p-values ("<0.001"); other floats to ``value_decimals``; booleans Yes/No.
+    * Missing values are shown with the GSS symbols (``x`` not available, ``z`` not applicable).
+    """
+    _check_no_identifiers(frame)
+    counts = list(count_columns)
+    links = _rate_links(rate_columns)
+    needed = set(counts) | {c for spec in links.values() for c in spec if c}
+    missing = sorted((needed | set(links) | set(filters) | set(by)) - set(frame.columns))
+    if missing:
+        raise ValueError(f"columns not in frame: {missing}")
+    flags = _suppression_flags(
+        frame,
+        counts,
+        sorted(needed),
+        threshold,
+        filters,
+        by,
+        total_label,
+        rounding_base,
+        row_totals,
+    )
+    work = frame
+    work = work.with_columns(
+        pl.Series(f"__supp_{c}", s, dtype=pl.Boolean) for c, s in flags.items()
+    )
+    exprs: list[pl.Expr] = []
+    for col in counts:
+        exprs.append(
+            disclosure.format_count(
+                col, suppressed=pl.col(f"__supp_{col}"), rounding_base=rounding_base
+            ).alias(col)
+        )
+    for col, spec in links.items():
+        supp = pl.lit(False)
+        for linked in spec:
+            if linked:
+                supp = supp | pl.col(f"__supp_{linked}")
+        exprs.append(disclosure.format_rate(col, suppressed=supp, decimals=decimals).alias(col))
+    done = set(counts) | set(links) | set(p_columns)
+    floats = [c for c, t in frame.schema.items() if c not in done and t.is_float()]
+    for col in floats:
+        exprs.append(disclosure.round_half_up(pl.col(col), decimals=value_decimals).alias(col))
+    for col, dtype in frame.schema.items():
+        if col in done or col in floats:
+            continue
+        if dtype == pl.Boolean:
+            exprs.append(
+                pl.when(pl.col(col).is_null())
+                .then(pl.lit("x"))
+                .when(pl.col(col))
+                .then(pl.lit("Yes"))
+                .otherwise(pl.lit("No"))
+                .alias(col)
+            )
+        elif col not in p_columns:
+            exprs.append(pl.col(col).cast(pl.String).alias(col))
+    out = work.with_columns(exprs).select(frame.columns)
+    # Python-level formatting (thousands separators, fixed decimals, p-values, symbols).
+    replaced = [pl.Series(c, [_thousands(v) for v in out[c].to_list()], pl.String) for c in counts]
+    for col in p_columns:
+        values = frame[col].cast(pl.Float64).to_list()
+        replaced.append(pl.Series(col, [format_p(v) for v in values], pl.String))
+    for col in floats:
+        replaced.append(
+            pl.Series(col, [_fixed(v, value_decimals) for v in out[col].to_list()], pl.String)
+        )
+    out = out.with_columns(replaced).with_columns(pl.all().cast(pl.String).fill_null("x"))
+    return out.drop([c for c in hide_columns if c in out.columns])
+
+
+def _suppression_flags(
+    frame: pl.DataFrame,
+    counts: Sequence[str],
+    needed: Sequence[str],
+    threshold: int,
+    filters: Sequence[str],
+    by: Sequence[str],
+    total_label: str,
+    rounding_base: int | None,
+    row_totals: Mapping[str, Sequence[str]] | None,
+) -> dict[str, pl.Series]:
+    """Suppression flag per count column: primary, plus secondary along ``filters`` margins
+    and ``row_totals`` (no secondary suppression for rounded, i.e. England, tables)."""
+    secondary = rounding_base is None
+    flags: dict[str, pl.Series] = {}
+    for col in needed:
+        if filters and secondary and col in counts:
+            protected = disclosure.protect_cells(
+                frame.select(*by, *filters, col),
+                col,
+                list(filters),
+                by=list(by),
+                threshold=threshold,
+                total_label=total_label,
+                suppressed_col="__supp",
+            )
+            flags[col] = protected["__supp"]
+        else:
+            flags[col] = frame.select(disclosure.primary_suppression(col, threshold)).to_series()
+    for total, parts in (row_totals or {}).items() if secondary else ():
+        columns = [total, *parts]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"row_totals columns not in frame: {missing}")
+        if total_label in columns:
+            raise ValueError(f"a row_totals column cannot be named {total_label!r}")
+        keys = [*by, *filters] if filters else ["__r"]
+        long = (
+            frame.with_row_index("__r")
+            .select("__r", *[c for c in keys if c != "__r"], *columns)
+            .with_columns(pl.col(columns).cast(pl.Float64))
+            .unpivot(on=columns, index=list(dict.fromkeys(["__r", *keys])), variable_name="__col")
+            .with_columns(
+                pl.when(pl.col("__col") == total)
+                .then(pl.lit(total_label))
+                .otherwise(pl.col("__col"))
+                .alias("__dim")
+            )
+        )
+        dims = [*filters, "__dim"] if filters else ["__dim"]
+        protected = disclosure.protect_cells(
+            long,
+            "value",
+            dims,
+            by=list(by) if filters else ["__r"],
+            threshold=threshold,
+            total_label=total_label,
+            suppressed_col="__supp",
+        )
+        for col in columns:
+            hit = protected.filter(pl.col("__col") == col).sort("__r")["__supp"]
+            flags[col] = flags[col] | hit if col in flags else hit
+    return flags
+
+
+def _symbol_notes(frame: pl.DataFrame, threshold: int, rounding_base: int | None) -> list[str]:
+    present: set[str] = set()
+    for col in frame.columns:
+        present |= set(frame[col].drop_nulls().unique().to_list())
+    notes = []
+    if "c" in present:
+        notes.append(
+            f"c = suppressed to protect confidentiality (a count from 1 to {threshold}, or a "
+            "figure from which one could be worked out)."
+        )
+    if "low" in present:
+        notes.append("low = rounds to zero but is not zero.")
+    if "x" in present:
+        notes.append("x = not available.")
+    if "z" in present:
+        notes.append("z = not applicable.")
+    if rounding_base:
+        notes.append(f"Counts for England are rounded to the nearest {rounding_base}.")
+    return notes
+
+
+def show_table(
+    frame: pl.DataFrame,
+    title: str,
+    *,
+    count_columns: Sequence[str] = (),
+    rate_columns: RateSpec | Sequence[str] | None = None,
+    threshold: int = 5,
+    filters: Sequence[str] = (),
+    by: Sequence[str] = (),
+    rounding_base: int | None = None,
+    decimals: int = 1,
+    value_decimals: int = 2,
+    p_columns: Sequence[str] = (),
+    hide_columns: Sequence[str] = (),
+    row_totals: Mapping[str, Sequence[str]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    notes: Sequence[str] | str | None = None,
+    subtitle: str | None = None,
+    display: bool = True,
+) -> str:
+    """Display ``frame`` as a styled HTML table after disclosure control; returns the HTML.
+
+    See :func:`protect_frame` for the control applied. ``labels`` renames columns for the
+    reader (after control); a legend for any symbol shown (``c``, ``x``, …) is added to
+    ``notes`` automatically.
+    """
+    from cinresearch.publication import styled_table_html
+
+    notes_list = [notes] if isinstance(notes, str) else list(notes or [])
+    if frame.height == 0:
+        body = f"<p><strong>{html.escape(title)}</strong>: no records in scope.</p>"
+    else:
+        safe = protect_frame(
+            frame,
+            count_columns=count_columns,
+            rate_columns=rate_columns,
+            threshold=threshold,
+            filters=filters,
+            by=by,
+            rounding_base=rounding_base,
+            decimals=decimals,
+            value_decimals=value_decimals,
+            p_columns=p_columns,
+            hide_columns=hide_columns,
+            row_totals=row_totals,
+        )
+        notes_list += _symbol_notes(safe, threshold, rounding_base)
+        if labels:
+            safe = safe.rename({k: v for k, v in labels.items() if k in safe.columns})
+        body = styled_table_html(safe, title, notes_list, subtitle=subtitle)
+    if display:
+        from IPython.display import HTML
+        from IPython.display import display as ipy_display
+
+        ipy_display(HTML(body))
+    return body
+
+
+def show_markdown(text: str) -> None:
+    """Display generated narrative as markdown (rendered in the HTML report)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(text))
+
+
+def figure_png(fig: Any, dpi: int = _FIGURE_DPI) -> bytes:
+    """A matplotlib figure as PNG bytes (tight bounding box)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def show_figure(fig: Any, alt: str | None = None) -> None:
+    """Display a figure as a PNG sized for a report page (independent of the matplotlib
+    backend, so it renders the same under papermill's Agg backend and in Jupyter)."""
+    from IPython.display import Image, display
+
+    width = int(fig.get_figwidth() * _PIXELS_PER_INCH)
+    display(Image(data=figure_png(fig), format="png", width=width, alt=alt))
+
+
+def mask_small_counts(
+    frame: pl.DataFrame, values: Sequence[str], count_column: str, threshold: int = 5
+) -> pl.DataFrame:
+    """Null the ``values`` columns where ``count_column`` is 1..threshold (before plotting, so a
+    chart cannot show what a table would suppress)."""
+    small = disclosure.primary_suppression(count_column, threshold)
+    return frame.with_columns(
+        pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in values
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# plain-English findings from model estimates
+# --------------------------------------------------------------------------------------------
+
+_AGE_PHRASES = {
+    "unborn": "unborn children",
+    "under 1": "children under 1",
+    "1-4": "children aged 1 to 4",
+    "5-9": "children aged 5 to 9",
+    "10-15": "children aged 10 to 15",
+    "16+": "young people aged 16 or over",
+}
+_SEX_PHRASES = {"F": "girls", "M": "boys", "U": "children whose sex is not known"}
+
+
+def group_phrase(covariate: str, level: str | None, reference: bool = False) -> str:
+    """How a report names a group: ("age_band", "under 1") → "children under 1"."""
+    if covariate == "age_band" and level in _AGE_PHRASES:
+        return _AGE_PHRASES[level]
+    if covariate == "sex" and level in _SEX_PHRASES:
+        return _SEX_PHRASES[level]
+    if covariate == "disabled":
+        return "children without a recorded disability" if reference else "disabled children"
+    if covariate == "prior_cpp_seen":
+        return "children without an earlier plan" if reference else "children with an earlier plan"
+    if level is None:
+        return f"children without {covariate}" if reference else f"children with {covariate}"
+    return f"children with {covariate.replace('_', ' ')} {level}"
+
+
+_TERM = re.compile(r"^(?P<cov>[^\[]+)\[(?P<level>.*)\]$")
+
+
+def _split_term(term: str) -> tuple[str, str | None]:
+    m = _TERM.match(term)
+    return (m["cov"], m["level"]) if m else (term, None)
+
+
+def ratio_findings(
+    table: pl.DataFrame,
+    outcome: str,
+    *,
+    estimate: str | None = None,
+    when: str = "at any point after referral",
+) -> list[str]:
+    """One plain-English sentence per model term, from a ``cox``/``discrete_time_logit`` table.
+
+    E.g. "Children under 1 were 2.1 times as likely as children aged 5 to 9 to become the
+    subject of a child protection plan at any point after referral (hazard ratio 2.10, 95% CI
+    1.60 to 2.76)." Ratios below 1 also say how much less likely ("about 55% less likely"). A
+    term whose interval includes 1 says the difference could be due to chance. Rows with a
+    missing estimate are skipped.
+    """
+    if estimate is None:
+        estimate = next((c for c in ("hazard_ratio", "odds_ratio") if c in table.columns), None)
+        if estimate is None:
+            raise ValueError("table has neither hazard_ratio nor odds_ratio")
+    name = estimate.replace("_", " ")
+    out = []
+    for row in table.iter_rows(named=True):
+        value, lo, hi = row[estimate], row["lower"], row["upper"]
+        if value is None or value != value or lo is None or hi is None:
+            continue
+        covariate, level = _split_term(row["term"])
+        group = group_phrase(covariate, level)
+        ref = group_phrase(covariate, row.get("reference"), reference=True)
+        if value >= 1:
+            times = f"{disclosure.round_half_up(value, decimals=1):.1f} times as likely as {ref}"
+        else:
+            less = disclosure.round_half_up(100 * (1 - value), decimals=0)
+            times = (
+                f"{disclosure.round_half_up(value, decimals=2):.2f} times as likely as {ref} "
+                f"(about {less:.0f}% less likely)"
+            )
+        sentence = (
+            f"{group[0].upper()}{group[1:]} were {times} to {outcome} {when} "
+            f"({name} {value:.2f}, 95% CI {lo:.2f} to {hi:.2f})."
+        )
+        if lo <= 1 <= hi:
+            sentence += " The interval includes 1, so this difference could be due to chance."
+        out.append(sentence)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# planted effects of the synthetic generator
+# --------------------------------------------------------------------------------------------
+
+
+def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The planted effects of the synthetic generator (``data_contracts/synth_effects.yaml``),
+    or ``None`` when the file is absent."""
+    target = Path(path) if path else SYNTH_EFFECTS_YAML
+    if not target.exists():
+        return None
+    data = yaml.safe_load(target.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
+
+
+# --------------------------------------------------------------------------------------------
+# survival helpers
+# --------------------------------------------------------------------------------------------
+
+
+def drop_incomplete(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    """Rows with every one of ``columns`` present, and how many were dropped (to report it)."""
+    cols = list(columns)
+    if not cols:
+        return frame, 0
+    kept = frame.drop_nulls(subset=cols)
+    return kept, frame.height - kept.height
+
+
+def sparse_levels(
+    frame: pl.DataFrame, column: str, event: str = "event", min_events: int = 5
+) -> list[str]:
+    """Levels of ``column`` with fewer than ``min_events`` events (too few to model)."""
+    counts = frame.group_by(pl.col(column).cast(pl.String)).agg(pl.col(event).sum().alias("n"))
+    return sorted(counts.filter(pl.col("n") < min_events)[column].drop_nulls().to_list())
+
+
+def curve_at(curve: pl.DataFrame, times: Sequence[float], min_at_risk: int = 10) -> pl.DataFrame:
+    """Estimates of a curve (survival or cumulative incidence) at ``times``, one row per group
+    and time, null where fewer than ``min_at_risk`` were still at risk (disclosure control).
+
+    ``curve`` is a full curve from :mod:`cinresearch.survival`; the value at ``t`` is that of
+    the last curve row at or before ``t`` (a step function), and the number at risk is that of
+    the first row at or after ``t``.
+    """
+    rows = []
+    for (group,), part in curve.group_by("group", maintain_order=True):
+        part = part.sort("time")
+        t = part["time"].cast(pl.Float64).to_list()
+        for x in times:
+            before = [i for i, v in enumerate(t) if v <= x]
+            after = [i for i, v in enumerate(t) if v >= x]
+            i = before[-1] if before else None
+            j = after[0] if after else None
+            at_risk = int(part["at_risk"][j]) if j is not None else 0
+            est = None if i is None else part["estimate"][i]
+            lo = None if i is None else part["lower"][i]
+            hi = None if i is None else part["upper"][i]
+            if at_risk < min_at_risk:
+                est = lo = hi = None
+            rows.append(
+                {"group": group, "time": float(x), "estimate": est, "lower": lo, "upper": hi}
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "group": pl.String,
+            "time": pl.Float64,
+            "estimate": pl.Float64,
+            "lower": pl.Float64,
+            "upper": pl.Float64,
+        },
+    )
+
+
+def format_estimate(
+    estimate: float | None,
+    lower: float | None = None,
+    upper: float | None = None,
+    *,
+    percent: bool = True,
+    decimals: int = 1,
+    missing: str = "c",
+) -> str:
+    """ "12.3% (10.1 to 14.8)" for a probability with its interval; ``missing`` when null."""
+    if estimate is None or estimate != estimate:
+        return missing
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+
+    def one(v: float) -> str:
+        return f"{disclosure.round_half_up(v * scale, decimals=decimals):.{decimals}f}"
+
+    text = f"{one(estimate)}{unit}"
+    if lower is not None and upper is not None and lower == lower and upper == upper:
+        text += f" ({one(lower)} to {one(upper)})"
+    return text
+
+
+def curve_table(
+    curve: pl.DataFrame,
+    times: Sequence[float],
+    *,
+    min_at_risk: int = 10,
+    time_labels: Mapping[float, str] | None = None,
+    group_label: str = "Group",
+) -> pl.DataFrame:
+    """Wide table of a curve at ``times``: one row per group, one text column per time with
+    "estimate% (lower to upper)"; "c" where fewer than ``min_at_risk`` remained at risk."""
+    at = curve_at(curve, times, min_at_risk)
+    labels = dict(time_labels or {})
+    rows: dict[str, dict[str, str]] = {}
+    order: list[str] = []
+    for rec in at.iter_rows(named=True):
+        g = rec["group"]
+        if g not in rows:
+            rows[g] = {group_label: g}
+            order.append(g)
+        name = labels.get(rec["time"], f"{rec['time']:g} days")
+        rows[g][name] = format_estimate(rec["estimate"], rec["lower"], rec["upper"])
+    columns = [group_label] + [labels.get(float(t), f"{float(t):g} days") for t in times]
+    return pl.DataFrame([rows[g] for g in order], schema=dict.fromkeys(columns, pl.String))
+
+
+def term_label(term: str, reference: str | None = None) -> str:
+    """A model term for a table or forest plot: "age_band[under 1]" → "Age under 1 (vs 5-9)"."""
+    covariate, level = _split_term(term)
+    names = {
+        "age_band": "Age",
+        "sex": "Sex",
+        "disabled": "Disabled",
+        "prior_cpp_seen": "Earlier plan",
+        "primary_need": "Primary need",
+        "ethnicity_group": "Ethnic group",
+        "referral_source": "Referral source",
+    }
+    name = names.get(covariate, covariate.replace("_", " ").capitalize())
+    if level is None:
+        return f"{name} (vs not)" if reference is None else f"{name} (vs {reference})"
+    sex = {"F": "girls", "M": "boys", "U": "unknown"}
+    if covariate == "sex":
+        return f"Sex: {sex.get(level, level)} (vs {sex.get(str(reference), reference)})"
+    return f"{name} {level} (vs {reference})" if reference else f"{name} {level}"
+
+
+# --------------------------------------------------------------------------------------------
+# chapter helpers
+# --------------------------------------------------------------------------------------------
+
+#: Stages of a CIN journey, in order, with the episodes column that marks reaching each one.
+FLOW_STAGES: tuple[tuple[str, pl.Expr], ...] = (
+    ("Referrals", pl.lit(True)),
+    ("Not closed with no further action", ~pl.col("referral_nfa").fill_null(False)),
+    ("Assessment started", pl.col("first_assessment_start").is_not_null()),
+    ("Section 47 enquiry", pl.col("first_s47_start").is_not_null()),
+    ("Initial child protection conference", pl.col("first_icpc_date").is_not_null()),
+    ("Child protection plan", pl.col("first_cpp_start").is_not_null()),
+)
+
+
+def journey_flow(
+    episodes: pl.DataFrame | pl.LazyFrame, census_years: Iterable[int]
+) -> pl.DataFrame:
+    """Referral → assessment → s47 → ICPC → CPP: episodes reaching each stage, by the census year
+    of referral, with conversion percentages.
+
+    Returns ``census_year, stage_order, stage, episodes, pct_of_referrals, pct_of_previous``.
+    A stage counts when it happened within the same episode (at any time up to the latest
+    return), so the latest year's conversions are still growing.
+    """
+    years = sorted({int(y) for y in census_years})
+    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    base = lf.with_columns(census_year=census_year_expr("referral_date")).filter(
+        pl.col("census_year").is_in(years)
+    )
+    counts = base.group_by("census_year").agg(
+        [cond.sum().cast(pl.Int64).alias(f"s{i}") for i, (_, cond) in enumerate(FLOW_STAGES)]
+    )
+    grid = pl.LazyFrame({"census_year": years}, schema={"census_year": pl.Int16})
+    wide = grid.join(counts, on="census_year", how="left").fill_null(0).collect()
+    rows = []
+    for rec in wide.iter_rows(named=True):
+        for i, (stage, _) in enumerate(FLOW_STAGES):
+            n = int(rec[f"s{i}"])
+            total = int(rec["s0"])
+            prev = int(rec[f"s{i - 1}"]) if i else None
+            rows.append(
+                {
+                    "census_year": int(rec["census_year"]),
+                    "stage_order": i + 1,
+                    "stage": stage,
+                    "episodes": n,
+                    "pct_of_referrals": 100.0 * n / total if total else None,
+                    "pct_of_previous": (100.0 * n / prev if prev else None) if i else None,
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "census_year": pl.Int16,
+            "stage_order": pl.Int8,
+            "stage": pl.String,
+            "episodes": pl.Int64,
+            "pct_of_referrals": pl.Float64,
+            "pct_of_previous": pl.Float64,
+        },
+    ).sort("census_year", "stage_order")
+
+
+def field_completeness(
+    frame: pl.DataFrame | pl.LazyFrame,
+    fields: Mapping[str, tuple[pl.Expr, pl.Expr]],
+    by: Sequence[str] = ("la_code", "census_year"),
+) -> pl.DataFrame:
+    """Completeness of key fields: for each field, records it applies to and records where it
+    is usable, by ``by``.
+
+    ``fields`` maps a field label to ``(applies, complete)`` boolean expressions (e.g. closure
+    reason applies to closed episodes only). Returns ``*by, field, records, complete, pct``
+    (``pct`` null when no record applies).
+    """
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    parts = []
+    for label, (applies, complete) in fields.items():
+        parts.append(
+            lf.group_by(list(by))
+            .agg(
+                records=applies.fill_null(False).sum().cast(pl.Int64),
+                complete=(applies.fill_null(False) & complete.fill_null(False))
+                .sum()
+                .cast(pl.Int64),
+            )
+            .with_columns(field=pl.lit(label))
+        )
+    if not parts:
+        raise ValueError("no fields given")
+    out = pl.concat(parts).collect()
+    return (
+        out.with_columns(
+            pct=pl.when(pl.col("records") > 0).then(100.0 * pl.col("complete") / pl.col("records"))
+        )
+        .select(*by, "field", "records", "complete", "pct")
+        .sort(*by, "field")
+    )
+
+
+KIND_LABELS = {
+    "cin_xml": "CIN census return (XML)",
+    "ssda903_header": "SSDA903 header (CSV)",
+    "ssda903_episodes": "SSDA903 episodes (CSV)",
+    "npd": "NPD pupil extract (CSV)",
+    "population": "ONS population (CSV)",
+}
+
+
+def inputs_frame(store: Store | str | os.PathLike[str], la_code: str = ENGLAND) -> pl.DataFrame:
+    """One row per input in the store's manifest (for one LA: its returns only):
+    ``kind, census_year, la_code, file, records_loaded, rejected, flagged, balanced``."""
+    rows = []
+    for r in _as_store(store).inputs():
+        if la_code != ENGLAND and r.la_code != la_code:
+            continue
+        counts = r.counts or {}
+        rows.append(
+            {
+                "kind": KIND_LABELS.get(r.kind, r.kind),
+                "census_year": r.census_year,
+                "la_code": r.la_code,
+                "file": r.file,
+                "records_loaded": sum(int(v) for v in (counts.get("rows") or {}).values()),
+                "rejected": int(counts.get("rejected") or 0),
+                "flagged": int(counts.get("flagged") or 0),
+                "balanced": bool(counts.get("balanced", True)),
+            }
+        )
+    schema = {
+        "kind": pl.String,
+        "census_year": pl.Int16,
+        "la_code": pl.String,
+        "file": pl.String,
+        "records_loaded": pl.Int64,
+        "rejected": pl.Int64,
+        "flagged": pl.Int64,
+        "balanced": pl.Boolean,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def element_reconciliation(
+    store: Store | str | os.PathLike[str], la_code: str = ENGLAND
+) -> pl.DataFrame:
+    """Records read from the inputs against records loaded plus rejected, by kind of input and
+    element (CIN XML elements such as ``Child``; CSV rows): ``kind, element, inputs, read,
+    loaded, rejected, unaccounted`` (read − loaded − rejected; 0 when everything reconciles)."""
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for r in _as_store(store).inputs():
+        if la_code != ENGLAND and r.la_code != la_code:
+            continue
+        for element, c in ((r.counts or {}).get("elements") or {}).items():
+            if not isinstance(c, Mapping):
+                continue
+            key = (KIND_LABELS.get(r.kind, r.kind), "record (row)" if element == "row" else element)
+            acc = totals.setdefault(key, {"inputs": 0, "read": 0, "loaded": 0, "rejected": 0})
+            acc["inputs"] += 1
+            for k in ("read", "loaded", "rejected"):
+                acc[k] += int(c.get(k) or 0)
+    rows = [{"kind": k, "element": e, **v} for (k, e), v in totals.items()]
+    schema = {
+        "kind": pl.String,
+        "element": pl.String,
+        "inputs": pl.Int64,
+        "read": pl.Int64,
+        "loaded": pl.Int64,
+        "rejected": pl.Int64,
+    }
+    return (
+        pl.DataFrame(rows, schema=schema)
+        .with_columns(unaccounted=pl.col("read") - pl.col("loaded") - pl.col("rejected"))
+        .sort("kind", "element")
+    )
+
+
+def audit_la_expr(key: str = "key") -> pl.Expr:
+    """LA code of a ``merge_audit`` row: the second ``|``-separated part of its natural key
+    (every merged table's key starts with child_id, la_code)."""
+    return pl.col(key).str.split("|").list.get(1, null_on_oob=True)
+
+
+def merge_audit_summary(audit: pl.DataFrame | pl.LazyFrame, la_code: str = ENGLAND) -> pl.DataFrame:
+    """What later returns changed: per table and column, values overridden and conflicts
+    (``table, column, records, changes, conflicts``; records = distinct natural keys)."""
+    lf = audit.lazy() if isinstance(audit, pl.DataFrame) else audit
+    if la_code != ENGLAND:
+        lf = lf.filter(audit_la_expr() == la_code)
+    return (
+        lf.group_by("table", "column")
+        .agg(
+            records=pl.col("key").n_unique().cast(pl.Int64),
+            changes=pl.len().cast(pl.Int64),
+            conflicts=pl.col("conflict").fill_null(False).sum().cast(pl.Int64),
+        )
+        .sort("table", "column")
+        .collect()
+    )
+
+
+def _academic_year_window(year: int) -> tuple[date, date]:
+    return date(year - 1, 9, 1), date(year, 8, 31)
+
+
+def education_outcomes(
+    npd: pl.DataFrame | pl.LazyFrame,
+    episodes: pl.DataFrame | pl.LazyFrame,
+    academic_years: Iterable[int],
+    la_code: str = ENGLAND,
+) -> pl.DataFrame:
+    """School outcomes of children in need against other pupils, by academic year.
+
+    A pupil is *in need* in academic year ``Y`` (1 September ``Y-1`` to 31 August ``Y``) when one
+    of their CIN episodes (not closed with no further action) was open on any day of it; the
+    link is the pseudonymised UPN. Other pupils are everyone else in the NPD extract that year.
+    For one LA, both groups are the pupils the NPD places in that LA (``la_code`` of the NPD
+    row) and the CIN episodes are that LA's.
+
+    Returns ``academic_year, group, pupils, absence_rate`` (% of possible sessions missed),
+    ``persistent_absentees, persistent_absence_pct, suspended, suspended_pct, excluded,
+    excluded_pct, ks2_pupils, ks2_expected, ks2_expected_pct, ks4_pupils,
+    attainment8_mean``. Counts are pupils.
+    """
+    years = sorted({int(y) for y in academic_years})
+    pupils = npd.lazy() if isinstance(npd, pl.DataFrame) else npd
+    eps = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    pupils = pupils.filter(pl.col("academic_year").is_in(years) & pl.col("upn_hash").is_not_null())
+    eps = eps.filter(~pl.col("referral_nfa").fill_null(False) & pl.col("upn_hash").is_not_null())
+    if la_code != ENGLAND:
+        pupils = pupils.filter(pl.col("la_code") == la_code)
+        eps = eps.filter(pl.col("la_code") == la_code)
+    windows = pl.LazyFrame(
+        {
+            "academic_year": years,
+            "_start": [_academic_year_window(y)[0] for y in years],
+            "_end": [_academic_year_window(y)[1] for y in years],
+        },
+        schema={"academic_year": pl.Int16, "_start": pl.Date, "_end": pl.Date},
+    )
+    in_need = (
+        eps.select("upn_hash", "referral_date", "closure_date")
+        .join(windows, how="cross")
+        .filter(
+            (pl.col("referral_date") <= pl.col("_end"))
+            & (pl.col("closure_date").is_null() | (pl.col("closure_date") >= pl.col("_start")))
+        )
+        .select("upn_hash", "academic_year")
+        .unique()
+        .with_columns(_cin=pl.lit(True))
+    )
+    one_row = pupils.group_by("upn_hash", "academic_year").agg(
+        pl.col("sessions_possible").sum(),
+        pl.col("sessions_absent").sum(),
+        pl.col("persistent_absence").any(),
+        (pl.col("suspensions").fill_null(0) > 0).any().alias("_suspended"),
+        pl.col("permanent_exclusion").any(),
+        pl.col("ks2_rwm_expected").drop_nulls().first(),
+        pl.col("ks4_attainment8").drop_nulls().first(),
+    )
+    joined = one_row.with_columns(pl.col("academic_year").cast(pl.Int16)).join(
+        in_need, on=["upn_hash", "academic_year"], how="left"
+    )
+    group = (
+        pl.when(pl.col("_cin").fill_null(False))
+        .then(pl.lit("Children in need"))
+        .otherwise(pl.lit("Other pupils"))
+    )
+    out = (
+        joined.group_by("academic_year", group.alias("group"))
+        .agg(
+            pupils=pl.len().cast(pl.Int64),
+            _possible=pl.col("sessions_possible").sum(),
+            _absent=pl.col("sessions_absent").sum(),
+            persistent_absentees=pl.col("persistent_absence").fill_null(False).sum().cast(pl.Int64),
+            suspended=pl.col("_suspended").fill_null(False).sum().cast(pl.Int64),
+            excluded=pl.col("permanent_exclusion").fill_null(False).sum().cast(pl.Int64),
+            ks2_pupils=pl.col("ks2_rwm_expected").is_not_null().sum().cast(pl.Int64),
+            ks2_expected=pl.col("ks2_rwm_expected").fill_null(False).sum().cast(pl.Int64),
+            ks4_pupils=pl.col("ks4_attainment8").is_not_null().sum().cast(pl.Int64),
+            attainment8_mean=pl.col("ks4_attainment8").mean(),
+        )
+        .collect()
+    )
+
+    def pct(num: str, den: str) -> pl.Expr:
+        return pl.when(pl.col(den) > 0).then(100.0 * pl.col(num) / pl.col(den))
+
+    return (
+        out.with_columns(
+            absence_rate=pl.when(pl.col("_possible") > 0).then(
+                100.0 * pl.col("_absent") / pl.col("_possible")
+            ),
+            persistent_absence_pct=pct("persistent_absentees", "pupils"),
+            suspended_pct=pct("suspended", "pupils"),
+            excluded_pct=pct("excluded", "pupils"),
+            ks2_expected_pct=pct("ks2_expected", "ks2_pupils"),
+        )
+        .select(
+            "academic_year",
+            "group",
+            "pupils",
+            "absence_rate",
+            "persistent_absentees",
+            "persistent_absence_pct",
+            "suspended",
+            "suspended_pct",
+            "excluded",
+            "excluded_pct",
+            "ks2_pupils",
+            "ks2_expected",
+            "ks2_expected_pct",
+            "ks4_pupils",
+            "attainment8_mean",
+        )
+        .sort("academic_year", "group")
+    )
+
+
+def age_band_order() -> list[str]:
+    """DfE age bands in order (for sorting tables)."""
+    return list(AGE_BANDS)
