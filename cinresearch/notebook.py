@@ -300,6 +300,13 @@ def pct_text(
     return f"{value:.{decimals}f}%"
 
 
+def age_at_31_march_expr(birth: str = "birth_date", census_year: str = "census_year") -> pl.Expr:
+    """Age in completed years at 31 March of each row's census year (null without a birth date)."""
+    from cinresearch.cohorts import age_expr
+
+    return age_expr(birth, pl.date(pl.col(census_year).cast(pl.Int32), 3, 31))
+
+
 def census_year_expr(column: str) -> pl.Expr:
     """Census year (year ending 31 March) of a date column: 2018 for 1 Apr 2017..31 Mar 2018."""
     d = pl.col(column)
@@ -977,12 +984,22 @@ KIND_LABELS = {
 }
 
 
-def inputs_frame(store: Store | str | os.PathLike[str], la_code: str = ENGLAND) -> pl.DataFrame:
-    """One row per input in the store's manifest (for one LA: its returns only):
-    ``kind, census_year, la_code, file, records_loaded, rejected, flagged, balanced``."""
+def _in_scope(record: Any, la_code: str, up_to: int | None) -> bool:
+    if la_code != ENGLAND and record.la_code != la_code:
+        return False
+    return up_to is None or record.census_year is None or int(record.census_year) <= up_to
+
+
+def inputs_frame(
+    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
+) -> pl.DataFrame:
+    """One row per input in the store's manifest (for one LA: its returns only; with ``up_to``:
+    returns for census years up to it, plus inputs without a census year such as the NPD):
+    ``kind, census_year, la_code, file, children, records_loaded, rejected, flagged, balanced``
+    (``children``: Child records of a CIN return, else null)."""
     rows = []
     for r in _as_store(store).inputs():
-        if la_code != ENGLAND and r.la_code != la_code:
+        if not _in_scope(r, la_code, up_to):
             continue
         counts = r.counts or {}
         rows.append(
@@ -991,6 +1008,9 @@ def inputs_frame(store: Store | str | os.PathLike[str], la_code: str = ENGLAND) 
                 "census_year": r.census_year,
                 "la_code": r.la_code,
                 "file": r.file,
+                "children": (counts.get("rows") or {}).get("children")
+                if r.kind == "cin_xml"
+                else None,
                 "records_loaded": sum(int(v) for v in (counts.get("rows") or {}).values()),
                 "rejected": int(counts.get("rejected") or 0),
                 "flagged": int(counts.get("flagged") or 0),
@@ -1002,6 +1022,7 @@ def inputs_frame(store: Store | str | os.PathLike[str], la_code: str = ENGLAND) 
         "census_year": pl.Int16,
         "la_code": pl.String,
         "file": pl.String,
+        "children": pl.Int64,
         "records_loaded": pl.Int64,
         "rejected": pl.Int64,
         "flagged": pl.Int64,
@@ -1011,14 +1032,14 @@ def inputs_frame(store: Store | str | os.PathLike[str], la_code: str = ENGLAND) 
 
 
 def element_reconciliation(
-    store: Store | str | os.PathLike[str], la_code: str = ENGLAND
+    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
 ) -> pl.DataFrame:
     """Records read from the inputs against records loaded plus rejected, by kind of input and
     element (CIN XML elements such as ``Child``; CSV rows): ``kind, element, inputs, read,
     loaded, rejected, unaccounted`` (read − loaded − rejected; 0 when everything reconciles)."""
     totals: dict[tuple[str, str], dict[str, int]] = {}
     for r in _as_store(store).inputs():
-        if la_code != ENGLAND and r.la_code != la_code:
+        if not _in_scope(r, la_code, up_to):
             continue
         for element, c in ((r.counts or {}).get("elements") or {}).items():
             if not isinstance(c, Mapping):
@@ -1042,6 +1063,56 @@ def element_reconciliation(
         .with_columns(unaccounted=pl.col("read") - pl.col("loaded") - pl.col("rejected"))
         .sort("kind", "element")
     )
+
+
+def load_run_frame(store: Store | str | os.PathLike[str]) -> pl.DataFrame:
+    """Files of the latest load run (``reports/load_report.json``): ``file, kind, status,
+    message`` (status: loaded, unchanged, failed or skipped); empty if there is no report."""
+    report = _as_store(store).read_json("reports/load_report.json") or {}
+    rows = [
+        {
+            "file": f.get("file"),
+            "kind": KIND_LABELS.get(f.get("kind") or "", f.get("kind")),
+            "status": f.get("status"),
+            "message": f.get("message"),
+        }
+        for f in report.get("files", [])
+    ]
+    return pl.DataFrame(
+        rows, schema=dict.fromkeys(["file", "kind", "status", "message"], pl.String)
+    )
+
+
+def wide_percentages(
+    long: pl.DataFrame,
+    index: Sequence[str],
+    column: str,
+    value: str = "pct",
+    numerator: str | None = "complete",
+    denominator: str | None = "records",
+) -> tuple[pl.DataFrame, dict[str, tuple[str | None, str | None]], list[str]]:
+    """Pivot a long table of percentages to one column per ``column`` level, keeping each
+    percentage's counts in hidden columns so :func:`show_table` can suppress it with them.
+
+    Returns ``(wide, rate_columns, hide_columns)`` to pass to :func:`show_table`.
+    """
+    levels = long[column].unique(maintain_order=True).to_list()
+    wide = long.pivot(on=column, index=list(index), values=value, aggregate_function="first")
+    spec: dict[str, tuple[str | None, str | None]] = {}
+    hidden: list[str] = []
+    for extra, prefix in ((numerator, "__num: "), (denominator, "__den: ")):
+        if extra is None:
+            continue
+        counts = long.pivot(on=column, index=list(index), values=extra, aggregate_function="first")
+        counts = counts.rename({str(lv): f"{prefix}{lv}" for lv in levels})
+        wide = wide.join(counts, on=list(index), how="left")
+        hidden += [f"{prefix}{lv}" for lv in levels]
+    for lv in levels:
+        spec[str(lv)] = (
+            f"__num: {lv}" if numerator else None,
+            f"__den: {lv}" if denominator else None,
+        )
+    return wide.select(*index, *[str(lv) for lv in levels], *hidden), spec, hidden
 
 
 def audit_la_expr(key: str = "key") -> pl.Expr:

@@ -539,3 +539,199 @@ def _plain_html(frame: pl.DataFrame, title: str, notes: Sequence[str], subtitle:
         f'{style}<table class="cin-table"><caption>{caption}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
     )
+
+
+# ------------------------------------------------------------------ indicator tables for a report
+
+_UNIT = {"count": "", "rate_per_10000": "", "percent": "%", "working_days": ""}
+_DP = {"count": 0, "rate_per_10000": 1, "percent": 1, "working_days": 1}
+_LEVELS = ("National", "Regional", "Local authority")
+_INDICATOR_LABELS = {
+    "number": "Number",
+    "rate": "Rate per 10,000 children aged 0 to 17",
+    "percentage": "Percentage",
+}
+
+
+def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """One row per geography, one column per total-breakdown measure, plus the SDC spec."""
+    total = ind.filter(pl.col("breakdown") == "total")
+    geo = ["census_year", "geographic_level", "region_code", "la_code"]
+    units = dict(total.select("measure", "unit").unique().iter_rows())
+    wide = total.pivot(on="measure", index=geo, values="value", aggregate_function="first")
+    counts = [m for m, u in units.items() if u == "count"]
+    rates: dict[str, str] = {}
+    percentages: dict[str, str] = {}
+    extra: dict[str, pl.DataFrame] = {}
+    for measure, unit in units.items():
+        if unit == "count":
+            continue
+        base = measure.removesuffix("_rate").removesuffix("_pct")
+        if unit in ("rate_per_10000", "percent") and base in counts:
+            numerator = base
+        else:
+            source = "numerator" if unit in ("rate_per_10000", "percent") else "denominator"
+            numerator = f"{measure}_number" if source == "numerator" else f"{measure}_records"
+            extra[numerator] = total.filter(pl.col("measure") == measure).select(
+                *geo, pl.col(source).alias(numerator)
+            )
+        (percentages if unit == "percent" else rates)[measure] = numerator
+    for frame in extra.values():
+        wide = wide.join(frame, on=geo, how="left", nulls_equal=True)
+    spec = {"counts": tuple(counts + list(extra)), "rates": rates, "percentages": percentages}
+    column_units = {**units, **dict.fromkeys(extra, "count")}
+    return wide, {"spec": spec, "units": column_units}
+
+
+def _matching_count(
+    ind: pl.DataFrame, measure: str, breakdown: str, counts: list[str]
+) -> str | None:
+    """The count measure with the same breakdown whose numerators equal this measure's."""
+    key = ["census_year", "geographic_level", "region_code", "la_code", "breakdown_level"]
+    mine = ind.filter(pl.col("measure") == measure, pl.col("breakdown") == breakdown).select(
+        *key, pl.col("numerator").alias("_mine")
+    )
+    for count in counts:
+        theirs = ind.filter(pl.col("measure") == count, pl.col("breakdown") == breakdown).select(
+            *key, pl.col("numerator").alias("_theirs")
+        )
+        joined = mine.join(theirs, on=key, how="inner", nulls_equal=True)
+        if joined.height == mine.height and (joined["_mine"] == joined["_theirs"]).all():
+            return count
+    return None
+
+
+def _breakdown_frames(ind: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame, dict[str, Any]]]:
+    """(file stem, breakdown, frame, spec/units) for each count measure by each breakdown."""
+    out = []
+    geo = ["census_year", "geographic_level", "region_code", "la_code"]
+    totals = ind.filter(pl.col("breakdown") == "total")
+    for breakdown in sorted(set(ind["breakdown"].unique().to_list()) - {"total"}):
+        part = ind.filter(pl.col("breakdown") == breakdown)
+        units = dict(part.select("measure", "unit").unique().iter_rows())
+        counts = sorted(m for m, u in units.items() if u == "count")
+        groups: dict[str, dict[str, str]] = {c: {"number": c} for c in counts}
+        for measure, unit in sorted(units.items()):
+            if unit == "count":
+                continue
+            base = _matching_count(ind, measure, breakdown, counts)
+            if base is None:
+                groups[measure] = {"number": measure + "::numerator", _role(unit): measure}
+            else:
+                groups[base][_role(unit)] = measure
+        for stem, roles in groups.items():
+            columns = []
+            for role, measure in roles.items():
+                name, source = (measure.split("::") + ["value"])[:2]
+                rows = part.filter(pl.col("measure") == name)
+                total_rows = totals.filter(pl.col("measure") == name)
+                if total_rows.is_empty() and role == "number":
+                    total_rows = totals.filter(pl.col("measure") == stem)
+                total_rows = total_rows.with_columns(pl.lit("Total").alias("breakdown_level"))
+                rows = pl.concat([total_rows, rows], how="diagonal_relaxed")
+                columns.append(rows.select(*geo, "breakdown_level", pl.col(source).alias(role)))
+            frame = columns[0]
+            for extra in columns[1:]:
+                frame = frame.join(
+                    extra, on=[*geo, "breakdown_level"], how="full", coalesce=True, nulls_equal=True
+                )
+            frame = _with_total_level(frame, geo)
+            frame = frame.rename({"breakdown_level": breakdown})
+            spec: dict[str, Any] = {"counts": ("number",), "rates": {}, "percentages": {}}
+            col_units = {"number": "count"}
+            if "rate" in roles:
+                spec["rates"]["rate"] = "number"
+                col_units["rate"] = "rate_per_10000"
+            if "percentage" in roles:
+                spec["percentages"]["percentage"] = "number"
+                col_units["percentage"] = "percent"
+            name = stem if f"_by_{breakdown}" in stem else f"{stem}_by_{breakdown}"
+            out.append((name, breakdown, frame, {"spec": spec, "units": col_units}))
+    return out
+
+
+def _with_total_level(frame: pl.DataFrame, geo: list[str]) -> pl.DataFrame:
+    """Add a ``Total`` level (sum of the levels' numbers) where a geography has none."""
+    has_total = frame.filter(pl.col("breakdown_level") == "Total").select(geo).unique()
+    levels = frame.filter(pl.col("breakdown_level") != "Total")
+    missing = levels.join(has_total, on=geo, how="anti", nulls_equal=True)
+    if missing.is_empty():
+        return frame
+    totals = (
+        missing.group_by(geo)
+        .agg(pl.col("number").sum())
+        .with_columns(pl.lit("Total").alias("breakdown_level"))
+    )
+    return pl.concat([totals, frame], how="diagonal_relaxed")
+
+
+def _role(unit: str) -> str:
+    return {"rate_per_10000": "rate", "percent": "percentage"}.get(unit, "value")
+
+
+def _publish(
+    frame: pl.DataFrame, path: Path, filters: list[str], meta: dict[str, Any], threshold: int
+) -> str:
+    from cinresearch.disclosure import SdcSpec, apply_publication_sdc
+
+    spec = SdcSpec.from_mapping({**meta["spec"], "filters": tuple(filters), "threshold": threshold})
+    indicators = [c for c in frame.columns if c in spec.indicator_columns()]
+    frame = frame.sort(
+        pl.col("geographic_level").replace_strict(
+            {lv: i for i, lv in enumerate(_LEVELS)}, default=9
+        ),
+        "region_code",
+        "la_code",
+        *filters,
+        nulls_last=False,
+    )
+    ees = to_ees(
+        frame.with_columns(pl.col(indicators).cast(pl.Float64)),
+        time_period="census_year",
+        geographic_level="geographic_level",
+        la_code="la_code",
+        region_code="region_code",
+        filters=filters,
+        indicators=indicators,
+    )
+    protected = apply_publication_sdc(ees, spec)
+    units = {c: _UNIT.get(meta["units"].get(c, "count"), "") for c in indicators}
+    dp = {c: _DP.get(meta["units"].get(c, "count"), 0) for c in indicators}
+    labels = {c: _INDICATOR_LABELS.get(c, _humanise(c)) for c in indicators}
+    write_ees_csv(
+        protected, path, filters=filters, indicators=indicators, labels=labels, units=units, dp=dp
+    )
+    return path.name
+
+
+def write_indicator_tables(
+    store: Any, census_year: int, out_dir: str | Path, *, suppression_threshold: int = 5
+) -> list[str]:
+    """Official measures for ``census_year`` as EES CSVs (+ ``.meta.csv``) after disclosure control.
+
+    Writes ``cin_headline_measures.csv`` (one row per geography, every total measure) and one
+    file per measure and breakdown (e.g. ``cin_at_31_march_by_age_band.csv``) with a ``Total``
+    level, so secondary suppression protects each breakdown against its total. Returns file names.
+    """
+    import warnings
+
+    from cinresearch.indicators import compute_indicators
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
+        # LAs without a known region simply get no Regional rows
+        warnings.filterwarnings("ignore", message="regional indicators requested")
+        ind = compute_indicators(store, census_year, geography=("national", "regional", "la"))
+        ind = ind.with_columns(pl.col("census_year").cast(pl.Int64))
+        written = []
+        headline, meta = _headline_frame(ind)
+        written.append(
+            _publish(headline, out / "cin_headline_measures.csv", [], meta, suppression_threshold)
+        )
+        for stem, breakdown, frame, meta in _breakdown_frames(ind):
+            written.append(
+                _publish(frame, out / f"{stem}.csv", [breakdown], meta, suppression_threshold)
+            )
+    return written

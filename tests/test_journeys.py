@@ -28,6 +28,8 @@ from polars.testing import assert_frame_equal
 from cinresearch import contracts
 from cinresearch.io.cin_xml import read_cin_xml
 from cinresearch.journeys import (
+    EPISODE_COLUMNS,
+    ReconciliationError,
     build_children_longitudinal,
     build_episodes,
     build_events,
@@ -670,3 +672,38 @@ def test_synthetic_episodes_match_ground_truth(tmp_path):
         & (pl.col("closure_date").is_null() | (pl.col("closure_date") >= D(first - 1, 4, 1)))
     )
     assert store.read("episodes").height == window.height
+
+
+def test_build_on_an_empty_store_writes_empty_tables(tmp_path):
+    store = Store(tmp_path)
+    report = build_journeys(store, progress=False)
+    assert report.ok and report.outputs["episodes"] == 0
+    assert store.read("episodes").columns == list(EPISODE_COLUMNS)
+
+
+def test_build_reports_and_refuses_records_without_an_episode(tmp_path, returns):
+    store = _fill_store(tmp_path, returns, sorted(returns))
+    orphan = make(
+        "assessments",
+        [
+            dict(
+                child_id=cid("201", "A1"),
+                la_code="201",
+                census_year=2020,
+                referral_date=D(2016, 1, 1),
+                assessment_start=D(2016, 1, 2),
+                factors=[],
+            ),
+        ],
+    )
+    store.commit_input(
+        "orphan", file="orphan", sha256="x", kind="cin", frames={"assessments": orphan}
+    )
+    with pytest.raises(ReconciliationError, match="nested record"):
+        build_journeys(store, progress=False)
+    saved = store.read_json("reports/build_report.json")
+    failed = [c for c in saved["checks"] if not c["ok"]]
+    assert [c["check"] for c in failed] == ["every nested record belongs to an episode"]
+    assert failed[0]["assessments"] == 1
+    report = build_journeys(store, progress=False, strict=False)
+    assert report.ok is False

@@ -79,7 +79,21 @@ REQUIRED = {
         "CPPstartDate", "InitialCategoryOfAbuse", "LatestCategoryOfAbuse", "NumberOfPreviousCPP",
     },
 }  # fmt: skip
-DISABILITY = {"NONE", "MOB", "HAND", "PC", "INC", "COMM", "LD", "HEAR", "VIS", "BEH", "CON", "AUT", "DDA"}
+DISABILITY = {
+    "NONE",
+    "MOB",
+    "HAND",
+    "PC",
+    "INC",
+    "COMM",
+    "LD",
+    "HEAR",
+    "VIS",
+    "BEH",
+    "CON",
+    "AUT",
+    "DDA",
+}
 SOURCES = {
     "1A", "1B", "1C", "1D", "2A", "2B", "3A", "3B", "3C", "3D", "3E", "3F", "4",
     "5A", "5B", "5C", "5D", "6", "7", "8", "9", "10",
@@ -150,7 +164,15 @@ def test_files_for_every_format_exist_with_the_right_columns(clean: Path) -> Non
         for la in las:
             assert (clean / "cin" / f"cin_{year}_{la}.xml").exists()
             with open(clean / "cla" / f"ssda903_{year}_{la}_header.csv") as f:
-                assert next(csv.reader(f)) == ["CHILD", "SEX", "DOB", "ETHNIC", "UPN", "MOTHER", "MC_DOB"]
+                assert next(csv.reader(f)) == [
+                    "CHILD",
+                    "SEX",
+                    "DOB",
+                    "ETHNIC",
+                    "UPN",
+                    "MOTHER",
+                    "MC_DOB",
+                ]
             with open(clean / "cla" / f"ssda903_{year}_{la}_episodes.csv") as f:
                 assert next(csv.reader(f)) == [
                     "CHILD", "DECOM", "RNE", "LS", "CIN", "PLACE", "PLACE_PROVIDER", "DEC", "REC",
@@ -285,7 +307,9 @@ def test_validation_rules_hold_in_clean_returns(clean: Path) -> None:
                 ]
                 for p_start, p_end in plans:  # 4001: no CIN plan during a CP plan
                     for c_start, c_end in cpps:
-                        assert (p_end is not None and p_end < c_start) or (c_end is not None and p_start > c_end)
+                        assert (p_end is not None and p_end < c_start) or (
+                            c_end is not None and p_start > c_end
+                        )
                 spells.append((referral, closure))
             spells.sort()
             assert sum(c is None for _, c in spells) <= 1  # 8815
@@ -302,10 +326,17 @@ def test_open_episodes_are_carried_forward_identically(clean: Path) -> None:
                 key = (cid, _text(ep, "CINreferralDate"))
                 out[key] = {
                     "closure": _text(ep, "CINclosureDate"),
-                    "fields": [_text(ep, t) for t in ("ReferralSource", "PrimaryNeedCode", "ReferralNFA")],
+                    "fields": [
+                        _text(ep, t) for t in ("ReferralSource", "PrimaryNeedCode", "ReferralNFA")
+                    ],
                     "cpp": {
                         _text(c, "CPPstartDate"): [
-                            _text(c, t) for t in ("InitialCategoryOfAbuse", "LatestCategoryOfAbuse", "NumberOfPreviousCPP")
+                            _text(c, t)
+                            for t in (
+                                "InitialCategoryOfAbuse",
+                                "LatestCategoryOfAbuse",
+                                "NumberOfPreviousCPP",
+                            )
                         ]
                         for c in ep.iter("ChildProtectionPlans")
                     },
@@ -359,7 +390,11 @@ def test_truth_matches_returns_and_has_no_overlaps(clean: Path) -> None:
 
 def test_children_moving_la_keep_their_upn_under_a_new_id(clean: Path) -> None:
     children = pl.read_parquet(clean / "truth" / "children.parquet")
-    movers = children.group_by("person_id").agg(pl.col("la_code").n_unique().alias("n")).filter(pl.col("n") > 1)
+    movers = (
+        children.group_by("person_id")
+        .agg(pl.col("la_code").n_unique().alias("n"))
+        .filter(pl.col("n") > 1)
+    )
     assert movers.height > 0
     sample = children.join(movers, on="person_id", how="semi").filter(pl.col("upn").is_not_null())
     assert sample.group_by("person_id").agg(pl.col("upn").n_unique())["upn"].max() == 1
@@ -385,7 +420,9 @@ def test_mess_is_recorded_and_present_in_the_files(messy: Path) -> None:
     counts = record["counts"]
     assert set(counts) == {*KINDS, "truncated_xml"}
     assert all(counts[k] > 0 for k in KINDS) and counts["truncated_xml"] == 1
-    assert sum(r["kind"] == "duplicate_child" for r in record["records"]) == counts["duplicate_child"]
+    assert (
+        sum(r["kind"] == "duplicate_child" for r in record["records"]) == counts["duplicate_child"]
+    )
     truncated = messy / "cin" / record["truncated_files"][0]
     with pytest.raises(etree.XMLSyntaxError):
         etree.parse(str(truncated))
@@ -406,7 +443,11 @@ def test_mess_is_recorded_and_present_in_the_files(messy: Path) -> None:
                 assert child.find("ChildIdentifiers/UPN") is None
                 assert child.find("ChildIdentifiers/UPNunknown") is None
             elif r["kind"] == "closure_before_referral":
-                ep = next(e for e in child.iter("CINdetails") if _text(e, "CINreferralDate") == r["referral_date"])
+                ep = next(
+                    e
+                    for e in child.iter("CINdetails")
+                    if _text(e, "CINreferralDate") == r["referral_date"]
+                )
                 assert _text(ep, "CINclosureDate") == r["value"] < r["referral_date"]
             elif r["kind"] == "unknown_code":
                 values = {e.text for e in child.iter(r["field"])}
@@ -426,10 +467,15 @@ def test_effects_yaml_matches_the_generator_parameters() -> None:
     assert cpp["hazard_ratios"]["age_band"] == DEFAULT_PARAMS.cpp_hr_age
     assert cpp["hazard_ratios"]["disabled"] == DEFAULT_PARAMS.cpp_hr_disabled
     assert cpp["la_random_effect_sd_log"] == DEFAULT_PARAMS.cpp_hazard_sd_log
-    assert {k: v["hazard_ratio"] for k, v in cpp["outlier_las"].items()} == DEFAULT_PARAMS.outlier_cpp_hr
+    assert {
+        k: v["hazard_ratio"] for k, v in cpp["outlier_las"].items()
+    } == DEFAULT_PARAMS.outlier_cpp_hr
     closure = effects["planted_effects"]["closure_hazard"]
     assert closure["hazard_ratios"]["disabled"] == DEFAULT_PARAMS.closure_hr_disabled
-    assert effects["planted_effects"]["referral_rate"]["la_random_effect_sd_log"] == DEFAULT_PARAMS.referral_rate_sd_log
+    assert (
+        effects["planted_effects"]["referral_rate"]["la_random_effect_sd_log"]
+        == DEFAULT_PARAMS.referral_rate_sd_log
+    )
     assert effects["planted_effects"]["moves"]["rate_per_year"] == DEFAULT_PARAMS.move_rate_per_year
     care = effects["planted_effects"]["care_entry"]
     assert care["after_cpp_probability"] == DEFAULT_PARAMS.care_after_cpp_prob

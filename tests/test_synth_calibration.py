@@ -31,7 +31,12 @@ TARGETS = CAL["targets"]
 @pytest.fixture(scope="module")
 def world():
     run = CAL["run"]
-    return simulate(las=run["las"], years=(2017, CAL["census_year"]), scale=run["scale"], seed=run["seed"])
+    return simulate(
+        las=run["las"],
+        years=(CAL["census_year"], CAL["census_year"]),
+        scale=run["scale"],
+        seed=run["seed"],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +56,13 @@ def test_calibrated_measure_within_tolerance(measured: dict[str, float], target:
 def test_no_five_d_or_rc9_before_2023(world) -> None:
     ep = world.episodes
     assert ep.filter(pl.col("referral_source") == "5D").height == 0
-    assert ep.filter(pl.col("latent_closure_reason") == "RC9", pl.col("latent_closure_date") < date(2022, 4, 1)).height == 0
+    assert (
+        ep.filter(
+            pl.col("latent_closure_reason") == "RC9",
+            pl.col("latent_closure_date") < date(2022, 4, 1),
+        ).height
+        == 0
+    )
 
 
 def test_cause_specific_cox_recovers_planted_cpp_hazard_ratios(world) -> None:
@@ -59,7 +70,8 @@ def test_cause_specific_cox_recovers_planted_cpp_hazard_ratios(world) -> None:
 
     cpp = EFFECTS["planted_effects"]["cpp_hazard"]
     ep = world.episodes.filter(
-        ~pl.col("referral_nfa") & pl.col("referral_date").is_between(date(2016, 4, 1), date(2018, 3, 31))
+        ~pl.col("referral_nfa")
+        & pl.col("referral_date").is_between(date(2016, 4, 1), date(2018, 3, 31))
     )
     end = pl.coalesce("first_cpp_start", "closure_date", "data_end")
     frame = ep.select(

@@ -40,7 +40,7 @@ from cinresearch.journeys.dedup import (
     returned_years,
 )
 from cinresearch.journeys.episodes import build_episodes
-from cinresearch.journeys.events import EVENTS_SCHEMA, build_events, la_moves
+from cinresearch.journeys.events import build_events, la_moves
 from cinresearch.journeys.linkage import link_npd, link_report
 from cinresearch.store import Store
 
@@ -80,23 +80,6 @@ def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
 
 def _count(lf: pl.LazyFrame) -> int:
     return int(_collect(lf.select(pl.len())).item())
-
-
-class _Progress:
-    def __init__(self, enabled: bool, report: BuildReport):
-        self.enabled = enabled
-        self.report = report
-
-    @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        if self.enabled:
-            print(f"[build] {name} ...", file=sys.stderr, flush=True)
-        yield
-        elapsed = time.perf_counter() - start
-        self.report.timings_s[name] = round(elapsed, 3)
-        if self.enabled:
-            print(f"[build] {name} done in {elapsed:.1f}s", file=sys.stderr, flush=True)
 
 
 def _write(store: Store, report: BuildReport, name: str, frame: pl.DataFrame) -> pl.LazyFrame:
@@ -185,19 +168,27 @@ def build_journeys(
     """
     store = store if isinstance(store, Store) else Store(store)
     report = BuildReport()
-    prog = _Progress(progress, report)
 
     @contextlib.contextmanager
     def stage(name: str) -> Iterator[None]:
         if on_stage is not None:
             on_stage(name)
-        with prog.stage(name):
-            yield
+        if progress:
+            print(f"[build] {name} ...", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        yield
+        report.timings_s[name] = round(time.perf_counter() - start, 3)
+        if progress:
+            print(f"[build] {name} done in {report.timings_s[name]:.1f}s", file=sys.stderr)
 
     has_cla = _has(store, "cla_episodes")
     has_npd = _has(store, "npd")
     names = [t for t in MERGED_TABLES if t != "cla_episodes" or has_cla]
     loaded = {t: store.scan(t) for t in [*names, "children", "disabilities"]}
+    # outputs of an earlier build whose inputs are gone must not linger
+    stale = ([] if has_cla else ["merged_cla_episodes"]) + ([] if has_npd else ["npd_outcomes"])
+    for name in stale:
+        store.derived_path(name).unlink(missing_ok=True)
 
     with stage("count inputs"):
         for t in names:
@@ -349,4 +340,3 @@ def _reconcile(
     ).row(0, named=True)
     report.episodes = {k: int(v) for k, v in summary.items()}
     report.episodes["events"] = report.outputs.get("events", 0)
-    assert set(EVENTS_SCHEMA) <= set(events.collect_schema().names())

@@ -81,34 +81,28 @@ ID_CHARS = 20
 _HASH_SEED = 20180331
 
 
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=ID_CHARS // 2).hexdigest()
+
+
 def stable_id(*parts: str) -> str:
     """Stable id of a natural key (BLAKE2b of the ``|``-joined parts, 20 hex characters).
 
     Keyless on purpose: the parts are already pseudonymised, and the id must be reproducible
     from the store alone. Independent of the polars version (unlike ``Expr.hash``).
     """
-    return hashlib.blake2b("|".join(parts).encode(), digest_size=ID_CHARS // 2).hexdigest()
+    return _digest("|".join(parts))
 
 
 def _hash_batch(texts: pl.Series) -> pl.Series:
-    blake = hashlib.blake2b
     return pl.Series(
-        texts.name,
-        [
-            None if t is None else blake(t.encode(), digest_size=ID_CHARS // 2).hexdigest()
-            for t in texts
-        ],
-        dtype=pl.String,
+        texts.name, [None if t is None else _digest(t) for t in texts], dtype=pl.String
     )
 
 
 def key_text(columns: Sequence[str]) -> pl.Expr:
     """A natural key as one string: values joined with ``|``, dates as ISO ``YYYY-MM-DD``."""
-    return pl.concat_str([_as_key_part(c) for c in columns], separator="|")
-
-
-def _as_key_part(column: str) -> pl.Expr:
-    return pl.col(column).cast(pl.String)
+    return pl.concat_str([pl.col(c).cast(pl.String) for c in columns], separator="|")
 
 
 def episode_id_expr(
@@ -169,6 +163,8 @@ def merge_table(
         .select(*key, *values, "first_census_year", "last_census_year", "n_returns")
     )
 
+    if not values:
+        return merged, pl.LazyFrame(schema=AUDIT_SCHEMA)
     kept = latest.select(
         *key,
         pl.col("census_year").alias("census_year_kept"),
@@ -180,8 +176,6 @@ def merge_table(
         (pl.col("census_year") != pl.col("census_year_kept"))
         | (pl.col("_tb") != pl.col("_tb_kept"))
     )
-    if not values:
-        return merged, pl.LazyFrame(schema=AUDIT_SCHEMA)
     pairs = others.select(
         key_text(key).alias("key"),
         "census_year_kept",

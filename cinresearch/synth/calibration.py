@@ -42,7 +42,9 @@ def _duration_band(days: pl.Expr, edges: tuple[int, ...], names: list[str]) -> p
     return expr
 
 
-def _shares(frame: pl.DataFrame, col: str, prefix: str, levels: list[str] | None = None) -> dict[str, float]:
+def _shares(
+    frame: pl.DataFrame, col: str, prefix: str, levels: list[str] | None = None
+) -> dict[str, float]:
     counts = frame.group_by(col).len()
     total = counts["len"].sum()
     got = dict(zip(counts[col].to_list(), counts["len"].to_list(), strict=True))
@@ -65,8 +67,12 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
     out["referral_rate_per_10k"] = 1e4 * n_ref / pop
     out["nfa_pct"] = 100 * refs["referral_nfa"].mean()
     out["rereferral_12m_pct"] = 100 * refs["rereferral_12m"].mean()
-    out["children_referred_per_referral"] = refs.select(pl.struct("person_id", "la_code").n_unique()).item() / n_ref
-    out["assessed_not_in_need_pct"] = 100 * refs["latent_closure_reason"].is_in(["RC8", "RC9"]).mean()
+    out["children_referred_per_referral"] = (
+        refs.select(pl.struct("person_id", "la_code").n_unique()).item() / n_ref
+    )
+    out["assessed_not_in_need_pct"] = (
+        100 * refs["latent_closure_reason"].is_in(["RC8", "RC9"]).mean()
+    )
     out.update(
         _shares(
             refs.with_columns(g=pl.col("referral_source").replace_strict(SOURCE_GROUPS)),
@@ -75,27 +81,37 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
         )
     )
 
-    cin = ep.filter(
-        (pl.col("referral_date") <= ref)
-        & (pl.col("closure_date").is_null() | (pl.col("closure_date") > ref))
-        & ~pl.col("referral_nfa")
-    ).with_columns(
-        age_at_ref=pl.lit(ref).dt.year()
-        - pl.col("birth_date").dt.year()
-        - ((pl.col("birth_date").dt.month().cast(pl.Int32) * 100 + pl.col("birth_date").dt.day().cast(pl.Int32)) > 331).cast(pl.Int32),
-        unborn=pl.col("birth_date") > ref,
-    ).with_columns(
-        band=pl.when(pl.col("unborn"))
-        .then(pl.lit("unborn"))
-        .when(pl.col("age_at_ref") < 1)
-        .then(pl.lit("under 1"))
-        .when(pl.col("age_at_ref") < 5)
-        .then(pl.lit("1-4"))
-        .when(pl.col("age_at_ref") < 10)
-        .then(pl.lit("5-9"))
-        .when(pl.col("age_at_ref") < 16)
-        .then(pl.lit("10-15"))
-        .otherwise(pl.lit("16+"))
+    cin = (
+        ep.filter(
+            (pl.col("referral_date") <= ref)
+            & (pl.col("closure_date").is_null() | (pl.col("closure_date") > ref))
+            & ~pl.col("referral_nfa")
+        )
+        .with_columns(
+            age_at_ref=pl.lit(ref).dt.year()
+            - pl.col("birth_date").dt.year()
+            - (
+                (
+                    pl.col("birth_date").dt.month().cast(pl.Int32) * 100
+                    + pl.col("birth_date").dt.day().cast(pl.Int32)
+                )
+                > 331
+            ).cast(pl.Int32),
+            unborn=pl.col("birth_date") > ref,
+        )
+        .with_columns(
+            band=pl.when(pl.col("unborn"))
+            .then(pl.lit("unborn"))
+            .when(pl.col("age_at_ref") < 1)
+            .then(pl.lit("under 1"))
+            .when(pl.col("age_at_ref") < 5)
+            .then(pl.lit("1-4"))
+            .when(pl.col("age_at_ref") < 10)
+            .then(pl.lit("5-9"))
+            .when(pl.col("age_at_ref") < 16)
+            .then(pl.lit("10-15"))
+            .otherwise(pl.lit("16+"))
+        )
     )
     n_cin = cin.height
     out["cin_31_march_per_referral"] = n_cin / n_ref
@@ -110,7 +126,12 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
     dur = (pl.lit(ref) - pl.col("referral_date")).dt.total_days()
     bands = ["<=3m", "3-6m", "6-12m", "1-2y", "2y+"]
     out.update(
-        _shares(cin.with_columns(b=_duration_band(dur, (91, 182, 365, 730), bands)), "b", "cin_open_duration", bands)
+        _shares(
+            cin.with_columns(b=_duration_band(dur, (91, 182, 365, 730), bands)),
+            "b",
+            "cin_open_duration",
+            bands,
+        )
     )
 
     need_ending = ep.filter(
@@ -144,7 +165,9 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
     out["icpc_within_15wd_pct"] = 100 * float(np.mean(wd <= 15))
     out.update(_shares(cpp_starts, "initial_category", "cpp_category"))
     out["cpp_second_or_subsequent_pct"] = 100 * (cpp_starts["previous_cpps"] >= 1).mean()
-    on_plan = cpp.filter((pl.col("cpp_start") <= ref) & (pl.col("cpp_end").is_null() | (pl.col("cpp_end") > ref)))
+    on_plan = cpp.filter(
+        (pl.col("cpp_start") <= ref) & (pl.col("cpp_end").is_null() | (pl.col("cpp_end") > ref))
+    )
     out["cpp_31_march_per_referral"] = on_plan.height / n_ref
     ending = cpp.filter(pl.col("cpp_end").is_between(start, ref)).with_columns(
         b=_duration_band(
@@ -168,5 +191,7 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
         (pl.col("decom") <= ref) & (pl.col("dec").is_null() | (pl.col("dec") > ref))
     )
     out["cla_starts_per_referral"] = cla_start.height / n_ref
-    out["cla_31_march_per_referral"] = cla_open.select(pl.struct("la_code", "la_child_id").n_unique()).item() / n_ref
+    out["cla_31_march_per_referral"] = (
+        cla_open.select(pl.struct("la_code", "la_child_id").n_unique()).item() / n_ref
+    )
     return out

@@ -13,6 +13,8 @@ import numpy as np
 import polars as pl
 
 from cinresearch.synth import dates as D
+from cinresearch.synth.arrays import NA, str_series
+from cinresearch.synth.arrays import pick_codes as _pick
 from cinresearch.synth.las import postcode_area
 from cinresearch.synth.params import (
     CLA_LS_START,
@@ -20,9 +22,6 @@ from cinresearch.synth.params import (
     CLA_REASON_PLACE_CHANGE,
     DEFAULT_PARAMS,
 )
-
-from cinresearch.synth.arrays import NA, str_series
-from cinresearch.synth.arrays import pick_codes as _pick
 
 
 def _s(values: np.ndarray, name: str) -> pl.Series:

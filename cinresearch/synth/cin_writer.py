@@ -70,7 +70,9 @@ def return_tables(world, census_year: int) -> ReturnTables:
         .with_columns(
             closure_reason=pl.when(pl.col("closure_date") <= ref).then(pl.col("closure_reason")),
             closure_date=pl.when(pl.col("closure_date") <= ref).then(pl.col("closure_date")),
-            first_icpc_date=pl.when(pl.col("first_icpc_date") <= ref).then(pl.col("first_icpc_date")),
+            first_icpc_date=pl.when(pl.col("first_icpc_date") <= ref).then(
+                pl.col("first_icpc_date")
+            ),
         )
     )
     ids = ep.select("episode_id")
@@ -82,7 +84,9 @@ def return_tables(world, census_year: int) -> ReturnTables:
         nested(world.assessments)
         .filter(pl.col("assessment_start") <= ref)
         .with_columns(_mask_after("assessment_authorised", ref))
-        .filter(pl.col("assessment_authorised").is_null() | (pl.col("assessment_authorised") >= start))
+        .filter(
+            pl.col("assessment_authorised").is_null() | (pl.col("assessment_authorised") >= start)
+        )
         .with_columns(
             factors=pl.when(pl.col("assessment_authorised").is_not_null()).then(pl.col("factors"))
         )
@@ -187,30 +191,41 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
         ["review_date"],
         "reviews_xml",
     )
-    cpp = (
-        t.cp_plans.join(reviews, on=["episode_id", "cpp_start"], how="left")
-        .with_columns(
-            xml=pl.concat_str(
-                [
-                    pl.lit(f"{I3}<ChildProtectionPlans>\n"),
-                    _opt("CPPstartDate", "cpp_start", I4),
-                    _opt("CPPendDate", "cpp_end", I4),
-                    _opt("InitialCategoryOfAbuse", "initial_category", I4),
-                    _opt("LatestCategoryOfAbuse", "latest_category", I4),
-                    _opt("NumberOfPreviousCPP", "previous_cpps", I4),
-                    pl.when(pl.col("reviews_xml").is_not_null())
-                    .then(pl.concat_str([pl.lit(f"{I4}<Reviews>\n"), pl.col("reviews_xml"), pl.lit(f"{I4}</Reviews>\n")]))
-                    .otherwise(pl.lit("")),
-                    pl.lit(f"{I3}</ChildProtectionPlans>\n"),
-                ]
-            )
+    cpp = t.cp_plans.join(reviews, on=["episode_id", "cpp_start"], how="left").with_columns(
+        xml=pl.concat_str(
+            [
+                pl.lit(f"{I3}<ChildProtectionPlans>\n"),
+                _opt("CPPstartDate", "cpp_start", I4),
+                _opt("CPPendDate", "cpp_end", I4),
+                _opt("InitialCategoryOfAbuse", "initial_category", I4),
+                _opt("LatestCategoryOfAbuse", "latest_category", I4),
+                _opt("NumberOfPreviousCPP", "previous_cpps", I4),
+                pl.when(pl.col("reviews_xml").is_not_null())
+                .then(
+                    pl.concat_str(
+                        [
+                            pl.lit(f"{I4}<Reviews>\n"),
+                            pl.col("reviews_xml"),
+                            pl.lit(f"{I4}</Reviews>\n"),
+                        ]
+                    )
+                )
+                .otherwise(pl.lit("")),
+                pl.lit(f"{I3}</ChildProtectionPlans>\n"),
+            ]
         )
     )
     cpp = _joined(cpp, ["episode_id"], ["cpp_start"], "cpp_xml")
 
-    factors = pl.col("factors").list.eval(
-        pl.concat_str([pl.lit(f"{I5}<AssessmentFactors>"), pl.element(), pl.lit("</AssessmentFactors>\n")])
-    ).list.join("")
+    factors = (
+        pl.col("factors")
+        .list.eval(
+            pl.concat_str(
+                [pl.lit(f"{I5}<AssessmentFactors>"), pl.element(), pl.lit("</AssessmentFactors>\n")]
+            )
+        )
+        .list.join("")
+    )
     assessments = t.assessments.with_columns(
         xml=pl.concat_str(
             [
@@ -290,9 +305,13 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
     else:
         code = pl.col("sex").replace_strict({"M": "1", "F": "2", "U": "9"}, default="0")
         sex = _el("GenderCurrent", pl.when(pl.col("unborn")).then(pl.lit("0")).otherwise(code), I3)
-    disabilities = pl.col("disabilities").list.eval(
-        pl.concat_str([pl.lit(f"{I4}<Disability>"), pl.element(), pl.lit("</Disability>\n")])
-    ).list.join("")
+    disabilities = (
+        pl.col("disabilities")
+        .list.eval(
+            pl.concat_str([pl.lit(f"{I4}<Disability>"), pl.element(), pl.lit("</Disability>\n")])
+        )
+        .list.join("")
+    )
     return (
         t.children.join(episodes, on=["la_code", "la_child_id"], how="inner")
         .with_columns(
@@ -309,7 +328,13 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
                     _opt("PersonDeathDate", "death_date", I3),
                     pl.lit(f"{I2}</ChildIdentifiers>\n{I2}<ChildCharacteristics>\n"),
                     _opt("Ethnicity", "ethnicity", I3),
-                    pl.concat_str([pl.lit(f"{I3}<Disabilities>\n"), disabilities, pl.lit(f"{I3}</Disabilities>\n")]),
+                    pl.concat_str(
+                        [
+                            pl.lit(f"{I3}<Disabilities>\n"),
+                            disabilities,
+                            pl.lit(f"{I3}</Disabilities>\n"),
+                        ]
+                    ),
                     pl.lit(f"{I2}</ChildCharacteristics>\n"),
                     pl.col("episodes_xml"),
                     pl.lit(f"{I1}</Child>\n"),

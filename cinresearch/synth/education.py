@@ -157,7 +157,9 @@ def npd_frame(rng: np.random.Generator, world) -> pl.DataFrame:
                 pl.date(pl.col("academic_year") - 1, 8, 31).dt.year()
                 - pl.col("birth_date").dt.year()
                 - (
-                    pl.col("birth_date").dt.month().cast(pl.Int32) * 100 + pl.col("birth_date").dt.day().cast(pl.Int32) > 831
+                    pl.col("birth_date").dt.month().cast(pl.Int32) * 100
+                    + pl.col("birth_date").dt.day().cast(pl.Int32)
+                    > 831
                 ).cast(pl.Int32)
             )
         )
@@ -198,7 +200,9 @@ def npd_frame(rng: np.random.Generator, world) -> pl.DataFrame:
     m = persons.height
     eff = EDUCATION_EFFECTS
     fsm = rng.random(m) < np.where(
-        persons["comparison"].to_numpy(), eff["person_level"]["fsm_comparison"], eff["person_level"]["fsm_cin"]
+        persons["comparison"].to_numpy(),
+        eff["person_level"]["fsm_comparison"],
+        eff["person_level"]["fsm_cin"],
     )
     u = rng.random(m)
     dis = persons["disabled"].to_numpy()
@@ -207,7 +211,9 @@ def npd_frame(rng: np.random.Generator, world) -> pl.DataFrame:
     p_k = np.where(dis, 0.40, np.where(comp_, 0.12, 0.28))
     sen = np.where(u < p_e, "E", np.where(u < p_e + p_k, "K", "N"))
     frailty = rng.gamma(2.0, 0.5, m)
-    persons = persons.with_columns(fsm=pl.Series(fsm), sen=pl.Series(sen), frailty=pl.Series(frailty))
+    persons = persons.with_columns(
+        fsm=pl.Series(fsm), sen=pl.Series(sen), frailty=pl.Series(frailty)
+    )
     rows = rows.join(persons.drop("comparison", "disabled"), on="upn", how="left")
 
     n = rows.height
@@ -233,7 +239,9 @@ def npd_frame(rng: np.random.Generator, world) -> pl.DataFrame:
     )
     possible = 310 + rng.integers(0, 51, n)
     part_year = rng.random(n) < 0.05
-    possible = np.where(part_year, np.floor(possible * rng.uniform(0.3, 0.9, n)), possible).astype(np.int32)
+    possible = np.where(part_year, np.floor(possible * rng.uniform(0.3, 0.9, n)), possible).astype(
+        np.int32
+    )
     absent = rng.binomial(possible, np.minimum(rate, 0.95)).astype(np.int32)
 
     s = eff["suspensions"]

@@ -115,7 +115,9 @@ def generate(
         tables = return_tables(world, year)
         dups = None
         if mess:
-            tables, dups, records = mess_mod.mess_return(tables, np.random.default_rng([seed, 50, year]))
+            tables, dups, records = mess_mod.mess_return(
+                tables, np.random.default_rng([seed, 50, year])
+            )
             mess_records += records
         xml = render_children(tables)
         if dups is not None:
@@ -180,7 +182,9 @@ def generate(
 
 def _params_json(params: SynthParams) -> dict:
     raw = asdict(params)
-    return json.loads(json.dumps(raw, default=lambda o: list(o) if isinstance(o, tuple) else str(o)))
+    return json.loads(
+        json.dumps(raw, default=lambda o: list(o) if isinstance(o, tuple) else str(o))
+    )
 
 
 def write_truth(world: SynthWorld, out: Path) -> list[Path]:

@@ -9,7 +9,7 @@ default ``las=10`` run contains both.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 LA_NAMES: dict[str, str] = {
     "201": "City of London",
@@ -191,7 +191,7 @@ def is_london(code: str) -> bool:
     return code.startswith("2") or ("301" <= code <= "320")
 
 
-@lru_cache(maxsize=None)
+@cache
 def postcode_area(code: str) -> str:
     """A two-letter pseudo postcode area for an LA (synthetic; derived from the LA name)."""
     letters = [c for c in LA_NAMES[code].upper() if c.isalpha()]

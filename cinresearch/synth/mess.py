@@ -80,7 +80,9 @@ def mess_return(
 
     # closure before referral: first episode closed in the year
     ep = t.episodes
-    chosen = children.filter(pl.col("mess") == "closure_before_referral").select("la_code", "la_child_id")
+    chosen = children.filter(pl.col("mess") == "closure_before_referral").select(
+        "la_code", "la_child_id"
+    )
     closed = (
         ep.join(chosen, on=["la_code", "la_child_id"], how="semi")
         .filter(pl.col("closure_date").is_not_null())
@@ -104,9 +106,11 @@ def mess_return(
             "field": "CINclosureDate", "referral_date": ref.isoformat(), "value": new.isoformat(),
             "rules": ["8630", "8620"] if new < year_start else ["8630"],
         })  # fmt: skip
-    ep = ep.join(closed.select("episode_id", "new_closure"), on="episode_id", how="left").with_columns(
-        closure_date=pl.coalesce("new_closure", "closure_date")
-    ).drop("new_closure")
+    ep = (
+        ep.join(closed.select("episode_id", "new_closure"), on="episode_id", how="left")
+        .with_columns(closure_date=pl.coalesce("new_closure", "closure_date"))
+        .drop("new_closure")
+    )
 
     # unknown codes
     chosen = children.filter(pl.col("mess") == "unknown_code").select("la_code", "la_child_id")
@@ -121,7 +125,9 @@ def mess_return(
     which = np.where((which == 1) & first_ep["referral_nfa"].to_numpy(), 0, which)
     field = np.array(["ReferralSource", "PrimaryNeedCode", "Ethnicity"])[which]
     first_ep = first_ep.with_columns(field=pl.Series(field))
-    for row in first_ep.select("episode_id", "la_code", "la_child_id", "referral_date", "field").iter_rows():
+    for row in first_ep.select(
+        "episode_id", "la_code", "la_child_id", "referral_date", "field"
+    ).iter_rows():
         value = {"ReferralSource": "99", "PrimaryNeedCode": "N11", "Ethnicity": "XXXX"}[row[4]]
         records.append({
             "kind": "unknown_code", "census_year": year, "la_code": row[1], "la_child_id": row[2],
@@ -139,8 +145,12 @@ def mess_return(
         .otherwise(pl.col("primary_need")),
     )
     new_children = (
-        new_children.join(eth_keys.with_columns(e=pl.lit(True)), on=["la_code", "la_child_id"], how="left")
-        .with_columns(ethnicity=pl.when(pl.col("e")).then(pl.lit("XXXX")).otherwise(pl.col("ethnicity")))
+        new_children.join(
+            eth_keys.with_columns(e=pl.lit(True)), on=["la_code", "la_child_id"], how="left"
+        )
+        .with_columns(
+            ethnicity=pl.when(pl.col("e")).then(pl.lit("XXXX")).otherwise(pl.col("ethnicity"))
+        )
         .drop("e", "mess")
     )
     return t.with_(children=new_children, episodes=ep), dups, records

@@ -93,7 +93,9 @@ class SynthWorld:
 # small helpers
 
 
-def labels(idx: np.ndarray, names: tuple[str, ...] | list[str], mask: np.ndarray | None = None) -> pl.Series:
+def labels(
+    idx: np.ndarray, names: tuple[str, ...] | list[str], mask: np.ndarray | None = None
+) -> pl.Series:
     """String column from integer indices into ``names`` (``mask`` True → null)."""
     ix = np.asarray(idx, dtype=np.int64)
     ix = pl.Series(np.ma.masked_array(ix, mask) if mask is not None else ix)
@@ -424,7 +426,10 @@ def _round(
 
 
 def _decorate(
-    rng: np.random.Generator, E: dict[str, np.ndarray], P: dict[str, np.ndarray], params: SynthParams
+    rng: np.random.Generator,
+    E: dict[str, np.ndarray],
+    P: dict[str, np.ndarray],
+    params: SynthParams,
 ) -> None:
     """Referral source, primary need, CPP category, CIN plans (in place, vectorised)."""
     n = len(E["referral"])
@@ -445,7 +450,9 @@ def _decorate(
         pick(rng, params.need_after_plan, n)
     ]
     need = np.where(male16 & (rng.random(n) < params.n8_male_16plus), needs.index("N8"), need)
-    need = np.where(E["disabled"] & (rng.random(n) < params.need_disabled_n2), needs.index("N2"), need)
+    need = np.where(
+        E["disabled"] & (rng.random(n) < params.need_disabled_n2), needs.index("N2"), need
+    )
     E["primary_need"] = np.where(E["cpp"], plan_need, need)
 
     init = pick(rng, params.cpp_category_shares, n)
@@ -524,7 +531,11 @@ def _disabilities(rng: np.random.Generator, disabled: np.ndarray) -> pl.Series:
     long = pl.DataFrame({"row": rows[r], "code": labels(c, codes)})
     lists = long.group_by("row", maintain_order=True).agg(pl.col("code"))
     full = pl.DataFrame({"row": np.arange(n)}).join(lists, on="row", how="left")
-    return full.sort("row")["code"].fill_null(pl.lit([], dtype=pl.List(pl.String))).alias("disabilities")
+    return (
+        full.sort("row")["code"]
+        .fill_null(pl.lit([], dtype=pl.List(pl.String)))
+        .alias("disabilities")
+    )
 
 
 def _reviews(
@@ -620,11 +631,7 @@ def simulate(
 
     _decorate(rng(4), E, P, params)
     codes = la_table["la_code"].to_numpy()
-    pairs = (
-        pl.DataFrame({"person": E["person"], "la": E["la"]})
-        .unique()
-        .sort(["la", "person"])
-    )
+    pairs = pl.DataFrame({"person": E["person"], "la": E["la"]}).unique().sort(["la", "person"])
     la_children = pairs.with_columns(
         la_code=labels(pairs["la"].to_numpy(), list(codes)),
         la_child_id=make_la_child_ids(pairs["la"].to_numpy(), las, rng(5)),
@@ -671,7 +678,9 @@ def _persons_frame(
     birth = P["birth"]
     by, bm, _ = D.year_month_day(birth)
     alloc_year = by + 4 + (bm >= 9)  # September of reception year
-    alloc_day = D.from_ymd(alloc_year, np.full(n, 9), np.ones(n, dtype=np.int64)) + rng.integers(0, 21, n)
+    alloc_day = D.from_ymd(alloc_year, np.full(n, 9), np.ones(n, dtype=np.int64)) + rng.integers(
+        0, 21, n
+    )
     no_upn = rng.random(n) < params.no_upn_share
     no_upn_reason = pick(rng, [0.3, 0.3, 0.2, 0.2], n)
     temporary = rng.random(n) < params.temporary_upn_share
@@ -727,8 +736,9 @@ def _frames(
     ep_id = E["episode_id"]
     closure_obs = cens(E["closure"])
     child_id = (
-        pl.DataFrame({"person": E["person"], "la": E["la"]})
-        .join(la_children.select("person", "la", "la_child_id"), on=["person", "la"], how="left")
+        pl.DataFrame({"person": E["person"], "la": E["la"]}).join(
+            la_children.select("person", "la", "la_child_id"), on=["person", "la"], how="left"
+        )
     )["la_child_id"]
     la_code = labels(E["la"], list(la_codes))
 
@@ -819,10 +829,8 @@ def _frames(
         (E["s47x_start"], np.full(n, NA), False),
     ):
         rows = np.flatnonzero((start != NA) & (start <= sim_end))
-        if required is None:
-            not_required = icpc[rows] == NA
-        else:
-            not_required = np.full(len(rows), not required)
+        # decorations: an ICPC was not required when the enquiry has no ICPC date
+        not_required = (icpc[rows] == NA) if required is None else np.full(len(rows), not required)
         target = D.add_working_days(start[rows], 15)
         s_parts.append(
             pl.DataFrame(
@@ -849,8 +857,12 @@ def _frames(
             "episode_id": ep_id[cpr],
             "cpp_start": date_series(E["cpp_start"][cpr]),
             "cpp_end": date_series(cens(E["cpp_end"][cpr])),
-            "initial_category": labels(E["cpp_initial_category"][cpr], list(params.cpp_category_shares)),
-            "latest_category": labels(E["cpp_latest_category"][cpr], list(params.cpp_category_shares)),
+            "initial_category": labels(
+                E["cpp_initial_category"][cpr], list(params.cpp_category_shares)
+            ),
+            "latest_category": labels(
+                E["cpp_latest_category"][cpr], list(params.cpp_category_shares)
+            ),
             "previous_cpps": prev_by_ep[cpr].astype(np.int16),
         }
     )
@@ -866,7 +878,10 @@ def _frames(
 
     # CIN plans
     c_parts = []
-    for s_key, e_key in (("cin_plan1_start", "cin_plan1_end"), ("cin_plan2_start", "cin_plan2_end")):
+    for s_key, e_key in (
+        ("cin_plan1_start", "cin_plan1_end"),
+        ("cin_plan2_start", "cin_plan2_end"),
+    ):
         rows = np.flatnonzero((E[s_key] != NA) & (E[s_key] <= sim_end))
         c_parts.append(
             pl.DataFrame(
