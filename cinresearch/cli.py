@@ -98,7 +98,6 @@ def load(
         "rejected",
         "flagged",
         "reconciled",
-        "detail",
     ):
         table.add_column(column)
     for outcome in report.outcomes:
@@ -114,9 +113,11 @@ def load(
             ("yes" if counts.get("balanced") else "NO") if counts else "-",
         )
     console.print(table)
-    for outcome in report.outcomes:
-        if outcome.status in ("loaded", "skipped"):
-            console.print(f"  {outcome.file}: {outcome.message}", markup=False, highlight=False)
+    shown = [o for o in report.outcomes if o.status in ("loaded", "skipped")]
+    for outcome in shown[:20]:
+        console.print(f"  {outcome.file}: {outcome.message}", markup=False, highlight=False)
+    if len(shown) > 20:
+        console.print(f"  … and {len(shown) - 20} more files (details in the load report)")
     console.print(f"load report saved to {store / 'reports' / 'load_report.json'}")
     for outcome in report.failed:
         _error(outcome.message)
