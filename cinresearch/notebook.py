@@ -554,7 +554,7 @@ def _symbol_notes(frame: pl.DataFrame, threshold: int, rounding_base: int | None
     return notes
 
 
-def show_table(
+def table_html(
     frame: pl.DataFrame,
     title: str,
     *,
@@ -572,9 +572,8 @@ def show_table(
     labels: Mapping[str, str] | None = None,
     notes: Sequence[str] | str | None = None,
     subtitle: str | None = None,
-    display: bool = True,
 ) -> str:
-    """Display ``frame`` as a styled HTML table after disclosure control; returns the HTML.
+    """``frame`` as a styled HTML table after disclosure control (see :func:`show_table`).
 
     See :func:`protect_frame` for the control applied. ``labels`` renames columns for the
     reader (after control); a legend for any symbol shown (``c``, ``x``, …) is added to
@@ -604,12 +603,21 @@ def show_table(
         if labels:
             safe = safe.rename({k: v for k, v in labels.items() if k in safe.columns})
         body = styled_table_html(safe, title, notes_list, subtitle=subtitle)
-    if display:
-        from IPython.display import HTML
-        from IPython.display import display as ipy_display
-
-        ipy_display(HTML(body))
     return body
+
+
+def show_table(frame: pl.DataFrame, title: str, **options: Any) -> None:
+    """Display ``frame`` as a styled HTML table after disclosure control.
+
+    Options are those of :func:`protect_frame` (``count_columns``, ``rate_columns``,
+    ``threshold``, ``filters``, ``by``, ``rounding_base``, ``row_totals``, ``hide_columns``, …)
+    plus ``labels`` (rename columns for the reader, after control), ``notes`` and ``subtitle``.
+    A legend for any symbol shown (``c``, ``x``, …) is added to the notes automatically.
+    Returns nothing, so a notebook cell ending with it displays the table once.
+    """
+    from IPython.display import HTML, display
+
+    display(HTML(table_html(frame, title, **options)))
 
 
 def show_markdown(text: str) -> None:
@@ -633,6 +641,20 @@ def show_figure(fig: Any, alt: str | None = None) -> None:
 
     width = int(fig.get_figwidth() * _PIXELS_PER_INCH)
     display(Image(data=figure_png(fig), format="png", width=width, alt=alt))
+
+
+def legend_outside(fig: Any, title: str | None = None) -> Any:
+    """Move the legend of a figure's first axes to the right of the plot (so it never covers
+    a line); returns the figure."""
+    ax = fig.axes[0]
+    handles, names = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        ax.legend(
+            handles, names, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
+        )
+    return fig
 
 
 def mask_small_counts(
@@ -735,6 +757,42 @@ def ratio_findings(
 # --------------------------------------------------------------------------------------------
 
 
+def planted_hazard_ratios(
+    effects: Mapping[str, Any], effect: str = "cpp_hazard"
+) -> dict[str, float]:
+    """Planted hazard ratios of one effect as model terms: ``{"age_band[under 1]": 2.0,
+    "disabled": 1.5, ...}`` (reference levels, with ratio 1, are left out)."""
+    spec = (effects.get("planted_effects") or {}).get(effect) or {}
+    out: dict[str, float] = {}
+    for covariate, value in (spec.get("hazard_ratios") or {}).items():
+        if isinstance(value, Mapping):
+            reference = str((spec.get("reference") or {}).get(covariate))
+            for level, ratio in value.items():
+                if str(level) != reference:
+                    out[f"{covariate}[{level}]"] = float(ratio)
+        else:
+            out[str(covariate)] = float(value)
+    return out
+
+
+def compare_with_planted(table: pl.DataFrame, planted: Mapping[str, float]) -> pl.DataFrame:
+    """Model estimates next to planted values: ``term, reference, hazard_ratio, lower, upper,
+    planted, covered`` for the terms that have a planted value (``covered``: the planted value
+    lies inside the confidence interval)."""
+    estimate = "hazard_ratio" if "hazard_ratio" in table.columns else "odds_ratio"
+    truth = pl.DataFrame(
+        {"term": list(planted), "planted": [float(v) for v in planted.values()]},
+        schema={"term": pl.String, "planted": pl.Float64},
+    )
+    return (
+        table.select("term", "reference", estimate, "lower", "upper")
+        .join(truth, on="term", how="inner", maintain_order="left")
+        .with_columns(
+            covered=(pl.col("lower") <= pl.col("planted")) & (pl.col("planted") <= pl.col("upper"))
+        )
+    )
+
+
 def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
     """The planted effects of the synthetic generator (``data_contracts/synth_effects.yaml``),
     or ``None`` when the file is absent."""
@@ -748,6 +806,68 @@ def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any
 # --------------------------------------------------------------------------------------------
 # survival helpers
 # --------------------------------------------------------------------------------------------
+
+
+def model_frame(
+    frame: pl.DataFrame,
+    covariates: Sequence[str],
+    *,
+    event: str = "event",
+    min_events: int = 5,
+    sparse_column: str | None = "age_band",
+    known_sex: bool = True,
+    threshold: int = 5,
+) -> tuple[pl.DataFrame, list[str]]:
+    """The rows a model can use, and sentences saying what was left out and why.
+
+    Drops children whose sex is not known (too few to model, when ``known_sex`` and "sex" is a
+    covariate), rows with a missing covariate, and levels of ``sparse_column`` with fewer than
+    ``min_events`` events (their ratios cannot be estimated). Counts in the sentences pass
+    :func:`count_text` (small numbers are not printed).
+    """
+    notes: list[str] = []
+    out = frame
+    if known_sex and "sex" in covariates:
+        kept = out.filter(pl.col("sex").is_in(["M", "F"]) | pl.col("sex").is_null())
+        if out.height - kept.height:
+            notes.append(
+                f"{count_text(out.height - kept.height, threshold).capitalize()} records of "
+                "children whose sex was not known are left out."
+            )
+        out = kept
+    out, dropped = drop_incomplete(out, covariates)
+    if dropped:
+        notes.append(
+            f"{count_text(dropped, threshold).capitalize()} records with a missing "
+            "characteristic are left out."
+        )
+    if sparse_column and sparse_column in covariates:
+        few = sparse_levels(out, sparse_column, event, min_events)
+        if few:
+            out = out.filter(~pl.col(sparse_column).cast(pl.String).is_in(few))
+            notes.append(
+                f"Groups with fewer than {min_events} events are left out: {', '.join(few)}."
+            )
+    return out, notes
+
+
+def label_terms(table: pl.DataFrame, column: str = "term") -> pl.DataFrame:
+    """Replace model term names with reader labels (see :func:`term_label`)."""
+    refs = table["reference"].to_list() if "reference" in table.columns else [None] * table.height
+    labels = [term_label(t, r) for t, r in zip(table[column].to_list(), refs, strict=True)]
+    return table.with_columns(pl.Series(column, labels, dtype=pl.String))
+
+
+def order_age_bands(frame: pl.DataFrame, column: str = "age_band") -> pl.DataFrame:
+    """Rows in DfE age-band order, other levels (e.g. "Missing") next and "Total" last."""
+    order = {band: i for i, band in enumerate(AGE_BANDS)}
+    rank = (
+        pl.col(column)
+        .cast(pl.String)
+        .replace_strict(order, default=len(order), return_dtype=pl.Int32)
+    )
+    last = (pl.col(column).cast(pl.String) == "Total").cast(pl.Int32)
+    return frame.sort(last, rank, pl.col(column).cast(pl.String))
 
 
 def drop_incomplete(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
@@ -828,6 +948,23 @@ def format_estimate(
     return text
 
 
+def ratio_text(
+    frame: pl.DataFrame, estimate: str, lower: str = "lower", upper: str = "upper"
+) -> pl.Series:
+    """Ratios with their intervals as text, "1.84 (1.13 to 3.00)"; "x" where not estimated."""
+    values = zip(
+        frame[estimate].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True
+    )
+    return pl.Series(
+        estimate,
+        [
+            format_estimate(e, lo, hi, percent=False, decimals=2, missing="x")
+            for e, lo, hi in values
+        ],
+        dtype=pl.String,
+    )
+
+
 def curve_table(
     curve: pl.DataFrame,
     times: Sequence[float],
@@ -901,11 +1038,14 @@ def journey_flow(
     """
     years = sorted({int(y) for y in census_years})
     lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
-    base = lf.with_columns(census_year=census_year_expr("referral_date")).filter(
-        pl.col("census_year").is_in(years)
+    base = (
+        lf.with_columns(census_year=census_year_expr("referral_date"))
+        .filter(pl.col("census_year").is_in(years))
+        # stage flags first: a literal condition broadcasts in with_columns, not in an agg
+        .with_columns([cond.alias(f"s{i}") for i, (_, cond) in enumerate(FLOW_STAGES)])
     )
     counts = base.group_by("census_year").agg(
-        [cond.sum().cast(pl.Int64).alias(f"s{i}") for i, (_, cond) in enumerate(FLOW_STAGES)]
+        [pl.col(f"s{i}").sum().cast(pl.Int64) for i in range(len(FLOW_STAGES))]
     )
     grid = pl.LazyFrame({"census_year": years}, schema={"census_year": pl.Int16})
     wide = grid.join(counts, on="census_year", how="left").fill_null(0).collect()
@@ -938,6 +1078,69 @@ def journey_flow(
     ).sort("census_year", "stage_order")
 
 
+def episodes_by_year(
+    episodes: pl.DataFrame | pl.LazyFrame, census_years: Iterable[int]
+) -> pl.DataFrame:
+    """Per census year: ``referrals`` (episodes starting in the year), ``nfa`` (of which no
+    further action), ``children_referred`` (distinct child × LA), ``open_at_31_march`` and
+    ``closed`` (episodes closed in the year)."""
+    years = sorted({int(y) for y in census_years})
+    lf = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
+    grid = pl.LazyFrame({"census_year": years}, schema={"census_year": pl.Int16})
+    referred = (
+        lf.with_columns(census_year=census_year_expr("referral_date"))
+        .group_by("census_year")
+        .agg(
+            referrals=pl.len().cast(pl.Int64),
+            nfa=pl.col("referral_nfa").fill_null(False).sum().cast(pl.Int64),
+            children_referred=pl.struct("child_id", "la_code").n_unique().cast(pl.Int64),
+        )
+    )
+    open_at = (
+        lf.select(census_year=pl.col("open_at_31_march"))
+        .explode("census_year")
+        .group_by(pl.col("census_year").cast(pl.Int16))
+        .agg(open_at_31_march=pl.len().cast(pl.Int64))
+    )
+    closed = (
+        lf.filter(pl.col("closure_date").is_not_null())
+        .with_columns(census_year=census_year_expr("closure_date"))
+        .group_by("census_year")
+        .agg(closed=pl.len().cast(pl.Int64))
+    )
+    return (
+        grid.join(referred, on="census_year", how="left")
+        .join(open_at, on="census_year", how="left")
+        .join(closed, on="census_year", how="left")
+        .fill_null(0)
+        .sort("census_year")
+        .collect()
+    )
+
+
+def sample_journeys(
+    episodes: pl.DataFrame,
+    events: pl.DataFrame,
+    n: int = 12,
+    first_year: int | None = None,
+    last_year: int | None = None,
+) -> pl.DataFrame:
+    """Events of up to ``n`` children for a timeline picture (synthetic data only): children
+    with a child protection plan in an episode referred in the census years given, chosen in
+    a fixed order of their pseudonymous id (so the picture is reproducible)."""
+    eps = episodes.with_columns(_y=census_year_expr("referral_date")).filter(
+        pl.col("first_cpp_start").is_not_null()
+    )
+    if first_year is not None:
+        eps = eps.filter(pl.col("_y") >= first_year)
+    if last_year is not None:
+        eps = eps.filter(pl.col("_y") <= last_year)
+    chosen = eps.select("child_id", "la_code").unique().sort("la_code", "child_id").head(n)
+    return events.join(chosen, on=["child_id", "la_code"], how="semi").sort(
+        "la_code", "child_id", "date", "seq"
+    )
+
+
 def field_completeness(
     frame: pl.DataFrame | pl.LazyFrame,
     fields: Mapping[str, tuple[pl.Expr, pl.Expr]],
@@ -953,13 +1156,16 @@ def field_completeness(
     lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
     parts = []
     for label, (applies, complete) in fields.items():
+        # flags first (a literal condition broadcasts in with_columns, not inside an agg)
+        flagged = lf.with_columns(
+            __applies=applies.fill_null(False),
+            __complete=applies.fill_null(False) & complete.fill_null(False),
+        )
         parts.append(
-            lf.group_by(list(by))
+            flagged.group_by(list(by))
             .agg(
-                records=applies.fill_null(False).sum().cast(pl.Int64),
-                complete=(applies.fill_null(False) & complete.fill_null(False))
-                .sum()
-                .cast(pl.Int64),
+                records=pl.col("__applies").sum().cast(pl.Int64),
+                complete=pl.col("__complete").sum().cast(pl.Int64),
             )
             .with_columns(field=pl.lit(label))
         )

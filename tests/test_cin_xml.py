@@ -822,3 +822,32 @@ def test_misplaced_record_elements_are_rejected_not_dropped(demo_key, tmp_path):
     assert rec["Assessments"] == ("assessments", 3, 2, 1, True)
     assert rec["CPPreviewDate"] == ("cpp_reviews", 1, 0, 1, True)
     assert result.tables["disabilities"].get_column("disability").to_list() == ["MOB"]
+
+
+def test_parallel_parse_matches_sequential_including_rejects(demo_key, tmp_path, monkeypatch):
+    from cinresearch.io import cin_xml_parallel
+
+    text = cin_fixture(FAULTS).read_text(encoding="utf-8")
+    text = text.replace(  # plus a misplaced element, to cover the misplaced raw table
+        "<Ethnicity>BCRB</Ethnicity>",
+        "<Ethnicity>BCRB</Ethnicity><CPPreviewDate>2023-01-01</CPPreviewDate>",
+    )
+    path = tmp_path / "faults.xml"
+    path.write_text(text, encoding="utf-8")
+    used = []
+    real = cin_xml_parallel.parse_parallel
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(cin_xml_parallel, "parse_parallel", spy)
+    sequential = read_cin_xml(path, demo_key, workers=1)
+    parallel = read_cin_xml(path, demo_key, workers=2)
+    assert used == [True]
+    for table in CIN_TABLES:
+        assert_frame_equal(sequential.tables[table], parallel.tables[table])
+    assert_frame_equal(sequential.rejects, parallel.rejects)
+    assert_frame_equal(sequential.reconciliation, parallel.reconciliation)
+    assert sequential.rejects.filter(pl.col("rule") == "schema:misplaced_element").height == 1

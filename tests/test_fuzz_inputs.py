@@ -14,7 +14,8 @@ CSV columns dropped, extra commas, blank lines, bad dates, CRLF. For every mutat
   the reader says it read;
 * no raw identifier appears in a reject message or a file-level error.
 
-Budget: 100 XML + 50 CSV examples (about 15 s on 2 cores). The mutation and outcome tallies are
+Budget: 12 XML mutation kinds x 9 examples + 9 CSV kinds x 6 examples = 162 examples (about
+15 s on 2 cores); each kind is its own parametrised test so every kind is tried. The mutation and outcome tallies are
 reported by ``pytest tests/test_fuzz_inputs.py --hypothesis-show-statistics``.
 """
 
@@ -155,11 +156,20 @@ tree_op = st.tuples(
     st.sampled_from(TAGS),
 )
 byte_op = st.tuples(st.sampled_from(BYTE_OPS), st.integers(0, 10**9), st.integers(0, 255))
-xml_case = st.tuples(
-    st.sampled_from(sorted(XML_BASES)),
-    st.lists(tree_op, max_size=3),
-    st.lists(byte_op, max_size=2),
-)
+
+
+@st.composite
+def xml_case(draw, primary: str) -> tuple[str, list[tuple], list[tuple]]:
+    """A base file and its mutations: the ``primary`` kind (each kind is its own test, so all
+    are tried in a small budget), plus up to two more structural and one byte-level."""
+    base = draw(st.sampled_from(sorted(XML_BASES)))
+    tree_ops = draw(st.lists(tree_op, max_size=2))
+    byte_ops = draw(st.lists(byte_op, max_size=1))
+    if primary in TREE_OPS:
+        tree_ops.insert(0, (primary, *draw(tree_op)[1:]))
+    else:
+        byte_ops.insert(0, (primary, *draw(byte_op)[1:]))
+    return base, tree_ops, byte_ops
 
 
 def apply_tree_ops(data: bytes, ops: list[tuple]) -> bytes:
@@ -257,10 +267,11 @@ def check_loaded(load: CinLoad, mutated: bytes, privacy: bool) -> None:
         assert [r for r in load.rejects.get_column("record").to_list() if leaks(r)] == []
 
 
-@fuzz_settings(100)
-@given(case=xml_case)
-def test_mutated_cin_xml_loads_rejects_or_fails_cleanly(case, workdir):
-    base, tree_ops, byte_ops = case
+@pytest.mark.parametrize("primary", TREE_OPS + BYTE_OPS)
+@fuzz_settings(9)
+@given(data=st.data())
+def test_mutated_cin_xml_loads_rejects_or_fails_cleanly(primary, data, workdir):
+    base, tree_ops, byte_ops = data.draw(xml_case(primary), label="case")
     mutated = apply_byte_ops(apply_tree_ops(XML_BASES[base], tree_ops), byte_ops)
     for op in (*tree_ops, *byte_ops):
         TRIED[op[0]] += 1
@@ -273,12 +284,15 @@ def test_mutated_cin_xml_loads_rejects_or_fails_cleanly(case, workdir):
             load = read_cin_xml(path, KEY)
         except CinFileError as err:
             event("outcome: CinFileError")
+            TRIED["xml outcome: CinFileError"] += 1
             assert str(err).startswith("mutated.xml")
             assert "\n" not in str(err)
             assert leaks(str(err)) == []
             return
     assert not any(op[0] == "entity" for op in byte_ops), "a DTD must never load"
-    event("outcome: loaded with rejects" if load.rejects.height else "outcome: loaded clean")
+    outcome = "loaded with rejects" if load.rejects.height else "loaded clean"
+    event(f"outcome: {outcome}")
+    TRIED[f"xml outcome: {outcome}"] += 1
     # a renamed element can put an identifier in a code field, whose value a reject records
     check_loaded(load, mutated, privacy=not any(op[0] == "rename" for op in tree_ops))
 
@@ -303,19 +317,23 @@ def header_rows() -> tuple[list[str], list[list[str]]]:
 CSV_BASES = {"ssda903_episodes": episodes_rows(), "ssda903_header": header_rows()}
 CSV_OPS = ("drop_column", "bad_date", "extra_comma", "blank_lines", "junk_cell", "crlf")
 CSV_BYTE_OPS = ("flip", "truncate", "bom")
-csv_case = st.tuples(
-    st.sampled_from(sorted(CSV_BASES)),
-    st.lists(
-        st.tuples(
-            st.sampled_from(CSV_OPS), st.integers(0, 10**6), st.integers(0, 10**6), junk_text
-        ),
-        max_size=4,
-    ),
-    st.lists(
-        st.tuples(st.sampled_from(CSV_BYTE_OPS), st.integers(0, 10**9), st.integers(0, 255)),
-        max_size=1,
-    ),
+csv_op = st.tuples(
+    st.sampled_from(CSV_OPS), st.integers(0, 10**6), st.integers(0, 10**6), junk_text
 )
+csv_byte_op = st.tuples(st.sampled_from(CSV_BYTE_OPS), st.integers(0, 10**9), st.integers(0, 255))
+
+
+@st.composite
+def csv_case(draw, primary: str) -> tuple[str, list[tuple], list[tuple]]:
+    """A base CSV and its mutations: the ``primary`` kind plus up to three row/column ones."""
+    kind = draw(st.sampled_from(sorted(CSV_BASES)))
+    ops = draw(st.lists(csv_op, max_size=3))
+    byte_ops = []
+    if primary in CSV_OPS:
+        ops.insert(0, (primary, *draw(csv_op)[1:]))
+    else:
+        byte_ops.append((primary, *draw(csv_byte_op)[1:]))
+    return kind, ops, byte_ops
 
 
 def build_csv(
@@ -357,10 +375,11 @@ def build_csv(
     return out.getvalue().encode("utf-8"), len(rows), starts
 
 
-@fuzz_settings(50)
-@given(case=csv_case)
-def test_mutated_ssda903_csv_loads_rejects_or_fails_cleanly(case, workdir):
-    kind, ops, byte_ops = case
+@pytest.mark.parametrize("primary", CSV_OPS + CSV_BYTE_OPS)
+@fuzz_settings(6)
+@given(data=st.data())
+def test_mutated_ssda903_csv_loads_rejects_or_fails_cleanly(primary, data, workdir):
+    kind, ops, byte_ops = data.draw(csv_case(primary), label="case")
     head, rows = CSV_BASES[kind]
     data, n_records, starts = build_csv(head, rows, ops)
     for op in (*ops, *byte_ops):
@@ -383,10 +402,12 @@ def test_mutated_ssda903_csv_loads_rejects_or_fails_cleanly(case, workdir):
             loaded = read_file(path, kind, KEY)
         except InputFileError as err:
             event("outcome: InputFileError")
+            TRIED["csv outcome: InputFileError"] += 1
             assert str(err).startswith(path.name)
             assert leaks(str(err)) == []
             return
     event("outcome: loaded")
+    TRIED["csv outcome: loaded"] += 1
     counts = loaded.counts["elements"]["row"]
     assert counts["balanced"] is True
     assert counts["read"] == counts["loaded"] + counts["rejected"]

@@ -93,39 +93,28 @@ def concat_tables(returns, order=None, shuffle_rows_seed=None) -> dict[str, pl.L
 
 
 def cla_frame() -> pl.DataFrame:
-    """A1 enters care 2019-07-01, changes placement 2019-09-01 (same period), leaves 2020-01-10.
+    """SSDA903 episodes: A1 is looked after during its CIN episode, and again after it closed.
 
-    The first episode is in the 2020 return with place U6 and again (corrected to U4) in a
-    2020 resubmission-like later year 2021; the child's later episode is a new period of care.
+    A1 enters care 2019-03-01, changes placement 2019-05-01 (same period of care), leaves care
+    2019-06-30 (the day the CIN episode closes), and starts a new period 2020-06-01. The first CLA
+    episode is in the 2019 return (place U6) and again, corrected to U4, in the 2020 return. A
+    child with no CIN episode is in care too.
     """
     a1 = cid("201", "A1")
     base = dict(child_id=a1, la_code="201", rne="S", ls="C2", cin="N1")
+    first = {**base, "decom": D(2019, 3, 1), "dec": D(2019, 5, 1), "rec": "X1"}
     return make(
         "cla_episodes",
         [
+            {**first, "census_year": 2019, "place": "U6"},
+            {**first, "census_year": 2020, "place": "U4"},
             {
                 **base,
                 "census_year": 2020,
-                "decom": D(2019, 7, 1),
-                "place": "U6",
-                "dec": D(2019, 9, 1),
-                "rec": "X1",
-            },
-            {
-                **base,
-                "census_year": 2021,
-                "decom": D(2019, 7, 1),
-                "place": "U4",
-                "dec": D(2019, 9, 1),
-                "rec": "X1",
-            },
-            {
-                **base,
-                "census_year": 2020,
-                "decom": D(2019, 9, 1),
+                "decom": D(2019, 5, 1),
                 "rne": "P",
                 "place": "K2",
-                "dec": D(2020, 1, 10),
+                "dec": D(2019, 6, 30),
                 "rec": "E4A",
             },
             {**base, "census_year": 2021, "decom": D(2020, 6, 1), "place": "U6"},
@@ -329,11 +318,14 @@ def test_events_are_ordered_per_child(built):
     assert same_day == ["icpc", "cpp_start"]
     events = a1.get_column("event").to_list()
     assert events[0] == "referral" and events.count("cpp_review") == 3
-    # entering and leaving care: one period (placement change on 1 Sep 2019 is not an entry)
+    # the episode's last day: the plan ends, the child leaves care, then the episode closes
+    last_day = a1.filter(pl.col("date") == D(2019, 6, 30)).get_column("event").to_list()
+    assert last_day == ["cpp_end", "left_care", "closure"]
+    # entering and leaving care: one period (placement change on 1 May 2019 is not an entry)
     care = a1.filter(pl.col("event").is_in(["entered_care", "left_care"]))
     assert care.select("event", "date").rows() == [
-        ("entered_care", D(2019, 7, 1)),
-        ("left_care", D(2020, 1, 10)),
+        ("entered_care", D(2019, 3, 1)),
+        ("left_care", D(2019, 6, 30)),
         ("entered_care", D(2020, 6, 1)),
     ]
     # CLA children without a CIN episode get no journey events
@@ -344,9 +336,10 @@ def test_events_are_ordered_per_child(built):
 
 def test_entered_care_after_referral(built):
     a = episodes_of(built, "201", "A1").row(0, named=True)
-    assert a["entered_care_date"] == D(2019, 7, 1)
+    # the first period of care started during the episode; the 2020 one after it closed
+    assert a["entered_care_date"] == D(2019, 3, 1)
     merged_cla = merge_returns({"cla_episodes": cla_frame().lazy()})[0]["cla_episodes"].collect()
-    first = merged_cla.filter(pl.col("decom") == D(2019, 7, 1)).row(0, named=True)
+    first = merged_cla.filter(pl.col("decom") == D(2019, 3, 1)).row(0, named=True)
     assert first["place"] == "U4" and first["n_returns"] == 2  # latest return wins
     assert merged_cla.height == 4
 
@@ -587,7 +580,7 @@ def _fill_store(root: Path, returns, order) -> Store:
             la_code=la,
         )
     cla = cla_frame()
-    for year in (2021, 2020):
+    for year in (2021, 2020, 2019):
         store.commit_input(
             f"cla_{year}_201",
             file=f"cla_{year}.csv",
@@ -671,7 +664,44 @@ def test_synthetic_episodes_match_ground_truth(tmp_path):
         (pl.col("referral_date") <= D(last, 3, 31))
         & (pl.col("closure_date").is_null() | (pl.col("closure_date") >= D(first - 1, 4, 1)))
     )
-    assert store.read("episodes").height == window.height
+    episodes = store.read("episodes")
+    assert episodes.height == window.height
+    # Episodes referred inside the window: every activity is in some return, so the derived
+    # fields must equal the truth. (Older episodes lack activity from before the first return,
+    # and re-referral / order fields need earlier returns: not compared.)
+    inside = window.filter(pl.col("referral_date") >= D(first - 1, 4, 1)).with_columns(
+        child_id=pl.struct("la_code", "la_child_id").map_elements(
+            lambda r: KEY.child_id(r["la_code"], r["la_child_id"]), return_dtype=pl.String
+        ),
+        first_assessment_start=pl.col("assessment_start"),
+    )
+    compared = [
+        "closure_date",
+        "closure_reason",
+        "referral_source",
+        "referral_nfa",
+        "primary_need",
+        "age_at_referral",
+        "age_band",
+        "disabled",
+        "first_assessment_start",
+        "first_s47_start",
+        "n_s47",
+        "first_icpc_date",
+        "first_cpp_start",
+        "first_cpp_category",
+        "previous_cpps",
+        "entered_care_date",
+    ]
+    compared = [c for c in compared if c in inside.columns]
+    joined = inside.join(
+        episodes, on=["child_id", "la_code", "referral_date"], how="left", suffix="_built"
+    )
+    assert joined.get_column("episode_id_built").null_count() == 0
+    for column in compared:
+        truth_values = joined.get_column(column).cast(pl.String)
+        built_values = joined.get_column(f"{column}_built").cast(pl.String)
+        assert truth_values.eq_missing(built_values).all(), column
 
 
 def test_build_on_an_empty_store_writes_empty_tables(tmp_path):

@@ -27,8 +27,14 @@ Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished
   (``offset_by`` clamps to the month end). A referral on 28 February 2021 looks back to
   28 February 2020, so a previous referral on 29 February 2020 counts (365 days); for a referral
   on 1 March 2021 the bound is 1 March 2020 and it does not (366 days).
-* **entered_care_date** — first start of a period of care (SSDA903, same LA and child) on/after
-  the referral date (:mod:`cinresearch.journeys.linkage`).
+* **entered_care_date** — first start of a period of care (SSDA903, same LA and child) during
+  the episode: on/after the referral date and on/before the closure date when closed
+  (:mod:`cinresearch.journeys.linkage`).
+* **What the returns cannot show**: nested records wholly before the first loaded return are not
+  re-sent, and a previous referral that closed before it is in no return, so ``episode_order``,
+  ``previous_referral_date`` and ``rereferral_12m`` are complete only for referrals at least
+  12 months after the start of the LA's first loaded collection year (load the previous year's
+  return, as DfE does, to measure re-referrals in a year).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ equals the next one's ``decom`` (placement or legal-status changes, REC X1), so:
   an entry to care;
 * **left care** = a ``dec`` that no other episode continues from.
 
-An episode's ``entered_care_date`` is the first entry to care on/after its referral date (same LA
-and child), with no upper bound (episodes ``closure_date`` can be compared by the analyst).
+An episode's ``entered_care_date`` is the first entry to care *during* the episode (same LA and
+child): on/after its referral date and, when it is closed, on/before its closure date. An entry to
+care after a closure belongs to a later episode (or to none), not to the closed one.
 
 NPD: children link by ``upn_hash`` (pseudonymised UPN). ``npd_outcomes`` is one row per linked
 child (child_id, la_code) × NPD academic year.
@@ -89,12 +90,18 @@ def care_exits(cla: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def entered_care_dates(episodes: pl.LazyFrame, cla: pl.LazyFrame) -> pl.LazyFrame:
-    """episode_id → ``entered_care_date``: first entry to care on/after the referral date."""
+    """episode_id → ``entered_care_date``: first entry to care during the episode.
+
+    During = on/after the referral date and, for a closed episode, on/before its closure date.
+    """
     entries = care_entries(cla).select(*CHILD_KEY, "decom")
     return (
-        episodes.select("episode_id", *CHILD_KEY, "referral_date")
+        episodes.select("episode_id", *CHILD_KEY, "referral_date", "closure_date")
         .join(entries, on=CHILD_KEY, how="inner")
-        .filter(pl.col("decom") >= pl.col("referral_date"))
+        .filter(
+            (pl.col("decom") >= pl.col("referral_date"))
+            & (pl.col("closure_date").is_null() | (pl.col("decom") <= pl.col("closure_date")))
+        )
         .group_by("episode_id")
         .agg(entered_care_date=pl.col("decom").min())
     )

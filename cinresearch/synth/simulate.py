@@ -795,12 +795,21 @@ def _frames(
             "data_end": date_series(np.full(n, sim_end)),
         }
     )
+    # order within (child, LA) and the previous referral there; re-referral within 12 months
+    # = previous referral on/after the same day-month a year earlier
+    by_la = np.lexsort((E["referral"], E["la"], E["person"]))
+    p_s, l_s = E["person"][by_la], E["la"][by_la]
+    new_group = np.r_[True, (p_s[1:] != p_s[:-1]) | (l_s[1:] != l_s[:-1])]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    order_in_la = np.empty(n, dtype=np.int64)
+    order_in_la[by_la] = np.arange(n) - group_start + 1
+    prev_ref = np.empty(n, dtype=np.int64)
+    prev_ref[by_la] = np.where(new_group, NA, np.r_[NA, E["referral"][by_la][:-1]])
+    rereferral = (prev_ref != NA) & (prev_ref >= D.add_years(E["referral"], -1))
     ep = ep.with_columns(
-        episode_order=pl.int_range(1, pl.len() + 1).over(["person_id", "la_code"]).cast(pl.Int16),
-        previous_referral_date=pl.col("referral_date").shift(1).over(["person_id", "la_code"]),
-    ).with_columns(
-        rereferral_12m=pl.col("previous_referral_date").is_not_null()
-        & (pl.col("previous_referral_date") >= pl.col("referral_date").dt.offset_by("-1y")),
+        episode_order=pl.Series(order_in_la, dtype=pl.Int16),
+        previous_referral_date=date_series(prev_ref),
+        rereferral_12m=pl.Series(rereferral),
     )
 
     # assessments
