@@ -713,10 +713,12 @@ def print_ratios(summary: dict[str, Any]) -> None:
     )
 
 
-def _synth_params(run: Run) -> dict[str, Any]:
-    first, last = run.args.years
-    las = min(run.args.las, N_LAS)
-    scale = max(1, run.args.children // las)
+def _synth_params(
+    run: Run, las: int | None = None, scale: int | None = None, years: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    first, last = years or run.args.years
+    las = min(las or run.args.las, N_LAS)
+    scale = scale or max(1, run.args.children // las)
     tag = f"{las}x{scale}_{first}-{last}_s{run.args.seed}"
     return {
         "out": str(CACHE / f"synth_{tag}"),
@@ -733,41 +735,63 @@ def _dir_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
-def stage_build(run: Run) -> None:
-    p = _synth_params(run)
+def synth_load_build(run: Run, p: dict[str, Any], prefix: str = "") -> dict[str, Any] | None:
+    """Generate (cached) → load into a fresh store → build journeys; each step measured."""
     out, store = Path(p["out"]), Path(p["store"])
-    what = f"synthetic {p['las']} LAs × {p['scale']:,} referrals/LA/year, {p['years'][0]}-{p['years'][1]}"
+    what = (
+        f"synthetic {p['las']} LAs × {p['scale']:,} referrals/LA/year, "
+        f"{p['years'][0]}-{p['years'][1]}"
+    )
+    result: dict[str, Any] = {"params": p}
     if not (out / ".complete").exists():
         shutil.rmtree(out, ignore_errors=True)
         m = run_worker("synth", "synth", p)
         if m.skipped or not m.ok:
-            return run.fail("synth generate", m)
+            run.fail("synth generate", m)
+            return None
         (out / ".complete").write_text("ok\n")
         run.note(
-            m, "synth generate (`cinresearch.synth.generate`)", f"{what} → {_dir_mb(out):,.0f} MB"
+            m,
+            f"{prefix}synth generate (`cinresearch.synth.generate`)",
+            f"{what} → {_dir_mb(out):,.0f} MB",
         )
-    files = sorted(str(f) for f in out.rglob("*") if f.is_file() and f.name != ".complete")
+        result["synth"] = m.__dict__
+    files = [f for f in out.rglob("*") if f.is_file() and f.name != ".complete"]
+    xml = [f for f in files if f.suffix.lower() == ".xml"]
+    result["xml_mb"] = sum(f.stat().st_size for f in xml) / 1e6
+    result["files"] = len(files)
     shutil.rmtree(store, ignore_errors=True)
     m = run_worker("load", "load_store", {"paths": [str(out)], "store": str(store)})
     if m.skipped or not m.ok:
-        return run.fail("load into store", m)
+        run.fail("load into store", m)
+        return None
     run.note(
         m,
-        f"load all returns into the store (`load_paths`, {len(files)} files)",
-        f"{what} ({_dir_mb(out):,.0f} MB)",
+        f"{prefix}load all inputs into the store (`load_paths`, {len(files)} files, "
+        f"{len(xml)} CIN XML)",
+        f"{what} ({_dir_mb(out):,.0f} MB, of which CIN XML {result['xml_mb']:,.0f} MB)",
     )
+    result["load"] = m.__dict__
     m = run_worker("build", "build", {"store": str(store)})
     if m.skipped or not m.ok:
-        return run.fail("journey build", m)
+        run.fail("journey build", m)
+        return result
     rows = m.out.get("rows_in", {})
     timings = {k: round(v, 1) for k, v in m.out.get("timings_s", {}).items()}
+    result["referral_rows"] = rows.get("referrals", 0)
+    result["episodes"] = m.out.get("outputs", {}).get("episodes", 0)
     run.note(
         m,
-        f"journey build (`build_journeys`); stage seconds {timings}",
-        f"{what}: {rows.get('referrals', 0):,} referral rows in, "
-        f"{m.out.get('outputs', {}).get('episodes', 0):,} episodes out",
+        f"{prefix}journey build (`build_journeys`); stage seconds {timings}",
+        f"{what}: {result['referral_rows']:,} referral rows in, "
+        f"{result['episodes']:,} episodes out",
     )
-    run.record["build"] = m.__dict__
+    result["build"] = m.__dict__
+    return result
+
+
+def stage_build(run: Run) -> None:
+    run.record["build"] = synth_load_build(run, _synth_params(run))
 
 
 def _built_store(run: Run) -> Path | None:
@@ -809,70 +833,117 @@ def stage_report(run: Run) -> None:
     run.note(m, f"annual report (`build_report`, {year})", f"store {store.name}")
 
 
+def _mb_cell(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "–"
+    return f"{max(m['peak_mb'], m.get('tree_mb') or 0):,.0f}"
+
+
+def _t_cell(m: dict[str, Any] | None) -> str:
+    return f"{m['wall_s']:.1f} / {m['cpu_s']:.1f}" if m else "–"
+
+
 def stage_scaling(run: Run) -> None:
-    """Loader on 1, 2, 4, 8 LA-equivalent files; load + journey build of 1, 2, 4, 8 LAs."""
+    """The numbers behind SCALING.md (parts chosen with ``--scaling-parts``).
+
+    ``files``: ``read_cin_xml`` on one file of 1, 2, 4, 8 LA-equivalents (also in one process
+    when the file is large enough for the parallel reader). ``stores``: that many separate LA
+    returns (one year) loaded into a store and built. ``synth``: synthetic returns over
+    1, 2, 4, 8 LAs × ``--scaling-years``, and over 1, 2, 4, 7 years × 4 LAs, loaded and built.
+    """
     base = run.args.la_equivalent
-    table = []
-    for k in run.args.scaling:
+    parts = run.args.scaling_parts
+    files_table, stores_table, synth_table = [], [], []
+    for k in run.args.scaling if "files" in parts else ():
         n = base * k
         path = bench_file(n)
         m = measure_ours(run, path, n)
         if not m.ok:
             run.fail(f"loader at {k} LA-eq", m)
             continue
-        run.note(
-            m,
-            f"scaling: loader, {k} LA-equivalent(s) in one file",
-            file_label(path, n, m.out["referrals"]),
-        )
-        entry: dict[str, Any] = {
-            "k": k,
-            "children": n,
-            "mb": path.stat().st_size / 1e6,
-            "loader": m.__dict__,
-        }
-        # k separate LA returns → one store → journey build
+        label = file_label(path, n, m.out["referrals"])
+        run.note(m, f"scaling: loader, {k} LA-equivalent(s) in one file", label)
+        entry: dict[str, Any] = {"k": k, "children": n, "mb": path.stat().st_size / 1e6}
+        entry["loader"] = m.__dict__
+        if path.stat().st_size >= 32e6:
+            m1 = measure_ours(run, path, n, workers=1)
+            if m1.ok:
+                run.note(m1, f"scaling: loader, {k} LA-equivalent(s), one process", label)
+                entry["loader_1proc"] = m1.__dict__
+        files_table.append(entry)
+    for k in run.args.scaling if "stores" in parts else ():
         codes = [f"{301 + i}" for i in range(k)]
-        files = [bench_file(base, c) for c in codes]
         folder = CACHE / f"scaling_{base}x{k}"
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-        for f in files:
+        for code in codes:
+            f = bench_file(base, code)
             os.link(f, folder / f.name)
         store = CACHE / f"scaling_store_{base}x{k}"
         shutil.rmtree(store, ignore_errors=True)
+        entry = {"k": k, "children": k * base}
         lm = run_worker("load", "load_store", {"paths": [str(folder)], "store": str(store)})
         if lm.ok and not lm.skipped:
-            run.note(
-                lm,
-                f"scaling: load {k} LA return(s) into the store (`load_paths`)",
-                f"{k} × {base:,} children",
-            )
+            what = f"{k} LA return(s) × {base:,} children, 1 year"
+            run.note(lm, "scaling: load LA returns into the store (`load_paths`)", what)
             entry["load_store"] = lm.__dict__
             bm = run_worker("build", "build", {"store": str(store)})
             if bm.ok and not bm.skipped:
-                run.note(
-                    bm, f"scaling: journey build, {k} LA(s) × 1 year", f"{k} × {base:,} children"
-                )
+                run.note(bm, "scaling: journey build (`build_journeys`)", what)
                 entry["build"] = bm.__dict__
             else:
                 run.fail("journey build", bm)
         else:
             run.fail("load into store", lm)
-        table.append(entry)
+        stores_table.append(entry)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(store, ignore_errors=True)
-    run.record["scaling"] = table
+    if "synth" in parts:
+        first, last = run.args.scaling_years
+        combos = [(k, (first, last)) for k in run.args.scaling]
+        combos += [
+            (4, (first, first + y - 1))
+            for y in (1, 2, 4, 7)
+            if (4, (first, first + y - 1)) not in combos
+        ]
+        for las, years in combos:
+            p = _synth_params(run, las=las, scale=run.args.scaling_scale, years=years)
+            res = synth_load_build(run, p, prefix="scaling: ")
+            if res is not None:
+                synth_table.append(res)
+                shutil.rmtree(p["store"], ignore_errors=True)
+    run.record["scaling"] = {"files": files_table, "stores": stores_table, "synth": synth_table}
+
+    print("\nloader (wall / CPU seconds, peak MB):")
     print(
-        "\n| LA-eq | children | MB | loader wall s | loader MB | store load s | build s | build MB |"
+        "| LA-eq | children | MB | default | MB | one process | MB |\n|---|---|---|---|---|---|---|"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for e in table:
+    for e in files_table:
+        one = e.get("loader_1proc")
+        print(
+            f"| {e['k']} | {e['children']:,} | {e['mb']:.0f} | {_t_cell(e['loader'])} | "
+            f"{_mb_cell(e['loader'])} | {_t_cell(one)} | {_mb_cell(one)} |"
+        )
+    print("\nLA returns → store → build (wall / CPU seconds, peak MB):")
+    print("| LAs | children | load | MB | build | MB |\n|---|---|---|---|---|---|")
+    for e in stores_table:
         ls, b = e.get("load_store"), e.get("build")
         print(
-            f"| {e['k']} | {e['children']:,} | {e['mb']:.0f} | {e['loader']['wall_s']:.2f} | "
-            f"{e['loader']['peak_mb']:.0f} | {ls['wall_s'] if ls else float('nan'):.2f} | "
-            f"{b['wall_s'] if b else float('nan'):.2f} | {b['peak_mb'] if b else float('nan'):.0f} |"
+            f"| {e['k']} | {e['children']:,} | {_t_cell(ls)} | {_mb_cell(ls)} | "
+            f"{_t_cell(b)} | {_mb_cell(b)} |"
+        )
+    print("\nsynthetic LAs × years → store → build (wall / CPU seconds, peak MB):")
+    print(
+        "| LAs | years | XML MB | referral rows | episodes | load | MB | build | MB |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for e in synth_table:
+        p = e["params"]
+        n_years = p["years"][1] - p["years"][0] + 1
+        print(
+            f"| {p['las']} | {n_years} | {e['xml_mb']:.0f} | {e.get('referral_rows', 0):,} | "
+            f"{e.get('episodes', 0):,} | {_t_cell(e.get('load'))} | {_mb_cell(e.get('load'))} | "
+            f"{_t_cell(e.get('build'))} | {_mb_cell(e.get('build'))} |"
         )
 
 
@@ -936,6 +1007,24 @@ def main() -> None:
         help="LA-equivalents for the scaling stage (default 1,2,4,8)",
     )
     parser.add_argument(
+        "--scaling-parts",
+        type=lambda t: tuple(x for x in t.split(",") if x),
+        default=("files", "stores", "synth"),
+        help="parts of the scaling stage: files,stores,synth",
+    )
+    parser.add_argument(
+        "--scaling-years",
+        type=_years,
+        default=None,
+        help="census years of the LA sweep in the scaling stage (default 2018-2021)",
+    )
+    parser.add_argument(
+        "--scaling-scale",
+        type=int,
+        default=None,
+        help="synthetic referrals per LA per year in the scaling stage (default 4,300 ≈ England's mean)",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="print rows but do not append to RESULTS.md"
     )
     parser.add_argument(
@@ -962,6 +1051,8 @@ def main() -> None:
     args.liiatools_children = args.liiatools_children or (LIIA_QUICK if q else LIIA_LADDER)
     args.la_equivalent = args.la_equivalent or (500 if q else LA_EQUIVALENT)
     args.scaling = args.scaling or ((1, 2) if q else (1, 2, 4, 8))
+    args.scaling_years = args.scaling_years or ((2018, 2019) if q else (2018, 2021))
+    args.scaling_scale = args.scaling_scale or (200 if q else 4_300)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(stages) - set(ALL_STAGES))
     if unknown:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -369,6 +370,12 @@ def format_p(p: float | None) -> str:
     return f"{disclosure.round_half_up(float(p), decimals=3):.3f}"
 
 
+def p_text(p: float | None) -> str:
+    """A p-value for prose: "p = 0.042" or "p < 0.001"."""
+    shown = format_p(p)
+    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+
+
 def protect_frame(
     frame: pl.DataFrame,
     *,
@@ -572,6 +579,7 @@ def table_html(
     labels: Mapping[str, str] | None = None,
     notes: Sequence[str] | str | None = None,
     subtitle: str | None = None,
+    auto_notes: bool = True,
 ) -> str:
     """``frame`` as a styled HTML table after disclosure control (see :func:`show_table`).
 
@@ -599,7 +607,8 @@ def table_html(
             hide_columns=hide_columns,
             row_totals=row_totals,
         )
-        notes_list += _symbol_notes(safe, threshold, rounding_base)
+        if auto_notes:
+            notes_list += _symbol_notes(safe, threshold, rounding_base)
         if labels:
             safe = safe.rename({k: v for k, v in labels.items() if k in safe.columns})
         body = styled_table_html(safe, title, notes_list, subtitle=subtitle)
@@ -612,7 +621,8 @@ def show_table(frame: pl.DataFrame, title: str, **options: Any) -> None:
     Options are those of :func:`protect_frame` (``count_columns``, ``rate_columns``,
     ``threshold``, ``filters``, ``by``, ``rounding_base``, ``row_totals``, ``hide_columns``, …)
     plus ``labels`` (rename columns for the reader, after control), ``notes`` and ``subtitle``.
-    A legend for any symbol shown (``c``, ``x``, …) is added to the notes automatically.
+    A legend for any symbol shown (``c``, ``x``, …) is added to the notes automatically
+    (``auto_notes=False`` when the notes explain the symbols themselves).
     Returns nothing, so a notebook cell ending with it displays the table once.
     """
     from IPython.display import HTML, display
@@ -654,6 +664,19 @@ def legend_outside(fig: Any, title: str | None = None) -> Any:
         ax.legend(
             handles, names, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False
         )
+    return fig
+
+
+def tidy_percent_axis(fig: Any, axis: str = "y") -> Any:
+    """Put percentage ticks on whole or half-decade values (1%, 2%, 5%, 10%, ... steps) so
+    every tick label is exact; returns the figure.
+
+    ``plots.plot_survival`` formats the axis with 0 decimals, and matplotlib's default
+    locator can choose 2.5% steps, whose labels would then read "2%", "8%", "12%"."""
+    from matplotlib.ticker import MaxNLocator
+
+    target = fig.axes[0].yaxis if axis == "y" else fig.axes[0].xaxis
+    target.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     return fig
 
 
@@ -793,6 +816,22 @@ def compare_with_planted(table: pl.DataFrame, planted: Mapping[str, float]) -> p
     )
 
 
+def planted_rereferral_12m(effects: Mapping[str, Any]) -> float | None:
+    """Share of closed cases re-referred within 365 days implied by the planted re-referral
+    process (probability x mixture of two exponential gaps), before LA variation, the 18th
+    birthday and moves; ``None`` when the effect is not described."""
+    spec = (effects.get("planted_effects") or {}).get("rereferral") or {}
+    try:
+        prob = float(spec["probability"])
+        fast = float(spec["fast_share"])
+        fast_mean = float(spec["fast_mean_days"])
+        slow_mean = float(spec["slow_mean_days"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    within = fast * (1 - math.exp(-365 / fast_mean)) + (1 - fast) * (1 - math.exp(-365 / slow_mean))
+    return prob * within
+
+
 def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
     """The planted effects of the synthetic generator (``data_contracts/synth_effects.yaml``),
     or ``None`` when the file is absent."""
@@ -817,6 +856,7 @@ def model_frame(
     sparse_column: str | None = "age_band",
     known_sex: bool = True,
     threshold: int = 5,
+    rounding_base: int | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """The rows a model can use, and sentences saying what was left out and why.
 
@@ -831,14 +871,15 @@ def model_frame(
         kept = out.filter(pl.col("sex").is_in(["M", "F"]) | pl.col("sex").is_null())
         if out.height - kept.height:
             notes.append(
-                f"{count_text(out.height - kept.height, threshold).capitalize()} records of "
+                f"{count_text(out.height - kept.height, threshold, rounding_base).capitalize()} "
+                "records of "
                 "children whose sex was not known are left out."
             )
         out = kept
     out, dropped = drop_incomplete(out, covariates)
     if dropped:
         notes.append(
-            f"{count_text(dropped, threshold).capitalize()} records with a missing "
+            f"{count_text(dropped, threshold, rounding_base).capitalize()} records with a missing "
             "characteristic are left out."
         )
     if sparse_column and sparse_column in covariates:
@@ -868,6 +909,44 @@ def order_age_bands(frame: pl.DataFrame, column: str = "age_band") -> pl.DataFra
     )
     last = (pl.col(column).cast(pl.String) == "Total").cast(pl.Int32)
     return frame.sort(last, rank, pl.col(column).cast(pl.String))
+
+
+def reconciliation_tables(reconciliation: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A survival frame's reconciliation (:class:`cinresearch.cohorts.SurvivalFrame`) as two
+    additive tables of ``reason, n`` with a ``Total`` row each, ready for secondary suppression:
+
+    * selection — subjects left out (by cohort criterion), those that cannot be analysed (by
+      reason) and those analysed; Total = subjects in the data;
+    * ends — how follow-up ended (event of interest, competing events, censoring reasons);
+      Total = subjects analysed.
+    """
+    selection: list[tuple[str, int]] = []
+    ends: list[tuple[str, int]] = []
+    total_in = analysed = 0
+    for stage, reason, n in reconciliation.iter_rows():
+        if stage == "input":
+            total_in = int(n)
+        elif stage == "not in cohort" and n:
+            selection.append((f"Left out: {reason}", int(n)))
+        elif stage == "excluded" and n:
+            selection.append((f"Cannot be analysed: {reason}", int(n)))
+        elif stage == "rows out":
+            analysed = int(n)
+        elif stage == "end reason" and n:
+            if reason == "outcome":
+                text = "The event of interest"
+            else:
+                kind, _, detail = reason.partition(": ")
+                text = f"{detail[:1].upper()}{detail[1:]} ({kind})" if detail else reason
+            ends.append((text, int(n)))
+    selection.append(("Analysed", analysed))
+    selection.append(("Total", total_in))
+    ends.append(("Total", analysed))
+    schema = {"reason": pl.String, "n": pl.Int64}
+    return (
+        pl.DataFrame(selection, schema=schema, orient="row"),
+        pl.DataFrame(ends, schema=schema, orient="row"),
+    )
 
 
 def drop_incomplete(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
@@ -963,6 +1042,23 @@ def ratio_text(
         ],
         dtype=pl.String,
     )
+
+
+def median_text(
+    frame: pl.DataFrame, median: str = "median", lower: str = "lower", upper: str = "upper"
+) -> pl.Series:
+    """Median times (days) with intervals as text, "123 (98 to 150)"; "Not reached" when fewer
+    than half had the event (and "not reached" for an open-ended upper limit)."""
+
+    def one(m: float | None, lo: float | None, hi: float | None) -> str:
+        if m is None:
+            return "Not reached"
+        low = "x" if lo is None else f"{lo:.0f}"
+        high = "not reached" if hi is None else f"{hi:.0f}"
+        return f"{m:.0f} ({low} to {high})"
+
+    rows = zip(frame[median].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True)
+    return pl.Series(median, [one(*r) for r in rows], dtype=pl.String)
 
 
 def curve_table(

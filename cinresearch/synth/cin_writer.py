@@ -381,8 +381,12 @@ def write_returns(children_xml: pl.DataFrame, out: Path, census_year: int) -> li
     """Write one file per LA from rendered ``<Child>`` fragments (rows already in file order)."""
     (out / "cin").mkdir(parents=True, exist_ok=True)
     paths = []
-    body = children_xml.group_by("la_code", maintain_order=True).agg(pl.col("xml").str.join(""))
-    for la_code, xml in body.iter_rows():
+    codes = children_xml["la_code"]
+    bounds = codes.rle()  # rows are grouped by LA: (run length, LA code)
+    offset = 0
+    for length, la_code in bounds.struct.unnest().iter_rows():
+        xml = children_xml["xml"].slice(offset, length).str.join("").item()
+        offset += length
         path = cin_path(out, census_year, la_code)
         with open(path, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(header(la_code, census_year))

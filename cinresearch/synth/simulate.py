@@ -623,7 +623,8 @@ def simulate(
         out, (p, la, r) = _round(rng(100 + k), p, la, r, P, L, params, sim_end)
         rounds.append(out)
         k += 1
-    E = {key: np.concatenate([o[key] for o in rounds]) for key in rounds[0]}
+    E = {key: np.concatenate([o.pop(key) for o in rounds]) for key in list(rounds[0])}
+    del rounds
     order = np.lexsort((E["referral"], E["person"]))
     E = {key: v[order] for key, v in E.items()}
     E["episode_id"] = np.arange(len(order))
@@ -640,6 +641,7 @@ def simulate(
     stage("identifiers")
 
     frames = _frames(rng(7), E, P, persons, la_children, codes, params, sim_end)
+    del E, P  # the frames hold everything from here on (keeps peak memory down)
     stage("nested records")
 
     from cinresearch.synth.care import cla_episodes_frame
