@@ -680,6 +680,11 @@ def tidy_percent_axis(fig: Any, axis: str = "y") -> Any:
     return fig
 
 
+def small_count_expr(column: str, threshold: int = 5) -> pl.Expr:
+    """True where a count column is 1..``threshold`` (what disclosure control suppresses)."""
+    return disclosure.primary_suppression(column, threshold)
+
+
 def mask_small_counts(
     frame: pl.DataFrame, values: Sequence[str], count_column: str, threshold: int = 5
 ) -> pl.DataFrame:
@@ -1439,6 +1444,157 @@ def merge_audit_summary(audit: pl.DataFrame | pl.LazyFrame, la_code: str = ENGLA
         .sort("table", "column")
         .collect()
     )
+
+
+def measure_labels() -> dict[str, str]:
+    """Official measure id → its label (``data_contracts/indicators.yaml``)."""
+    from cinresearch.indicators import indicator_metadata
+
+    meta = indicator_metadata()
+    return dict(zip(meta["measure"].to_list(), meta["label"].to_list(), strict=True))
+
+
+def neighbour_list(
+    indicators: pl.DataFrame, la_code: str, census_year: int | None = None
+) -> tuple[list[str], str]:
+    """An LA's statistical neighbours and a sentence saying where they came from.
+
+    The configured list (``data_contracts/statistical_neighbours.yaml``) when there is one,
+    else the LAs nearest on the fallback measures (which ``indicators`` must include); an
+    empty list when neither applies. Never warns: the sentence says what happened.
+    """
+    from cinresearch import benchmarking
+
+    configured, fallback = benchmarking.load_statistical_neighbours()
+    if la_code in configured:
+        peers = [x for x in configured[la_code] if x != la_code]
+        return peers, "its published statistical neighbours"
+    measures = list(fallback.get("measures") or [])
+    k = int(fallback.get("k", 10))
+    peers = benchmarking.nearest_by_rate(
+        indicators, la_code, measures, k=k, census_year=census_year
+    )
+    if not peers:
+        return [], "no statistical neighbours (none configured, and too few LAs to choose from)"
+    labels = measure_labels()
+    names = "; ".join(labels.get(m, m) for m in measures)
+    return peers, (
+        f"the {len(peers)} LA(s) in the data most similar to it on these measures: {names} "
+        "(no published neighbour list is configured)"
+    )
+
+
+def _funnel_kind(unit: str) -> str | None:
+    return {"rate_per_10000": "rate", "percent": "proportion"}.get(unit)
+
+
+def funnel_figure(
+    indicators: pl.DataFrame,
+    measure: str,
+    census_year: int,
+    la_code: str = ENGLAND,
+    threshold: int = 5,
+    title: str | None = None,
+) -> tuple[Any | None, str]:
+    """A funnel plot of one rate or percentage across LAs for one census year, around the
+    England value, with the LA highlighted (none for ``"ENG"``); returns ``(figure, note)``.
+
+    LAs whose count is 1..``threshold`` are not plotted (the note says how many), so the
+    figure shows nothing a table would suppress. ``(None, reason)`` when there is nothing to
+    plot (no England value, not a rate or percentage, no LA left).
+    """
+    from cinresearch import benchmarking, plots
+    from cinresearch.indicators import LOCAL_AUTHORITY, NATIONAL
+
+    rows = indicators.filter(
+        (pl.col("measure") == measure)
+        & (pl.col("breakdown") == "total")
+        & (pl.col("census_year") == census_year)
+    )
+    national = rows.filter(pl.col("geographic_level") == NATIONAL)
+    if national.is_empty() or national["value"][0] is None:
+        return None, "no England value"
+    unit = str(national["unit"][0])
+    kind = _funnel_kind(unit)
+    if kind is None:
+        return None, "funnel plots are drawn for rates and percentages only"
+    las = rows.filter(
+        (pl.col("geographic_level") == LOCAL_AUTHORITY)
+        & pl.col("denominator").is_not_null()
+        & (pl.col("denominator") > 0)
+        & pl.col("value").is_not_null()
+    )
+    small = disclosure.primary_suppression("numerator", threshold)
+    hidden = las.filter(small).height
+    points = las.filter(~small).select("la_code", "denominator", "value", "numerator")
+    note = f"{hidden} LA(s) with a count from 1 to {threshold} are not plotted." if hidden else ""
+    if points.is_empty():
+        return None, note or "no LA values"
+    target = float(national["value"][0])
+    top = float(points["denominator"].max()) * 1.1
+    grid = [max(1.0, top * i / 200) for i in range(1, 201)]
+    limits = benchmarking.funnel_limits(target, grid, kind=kind)
+    highlight = la_code if la_code in points["la_code"].to_list() else None
+    if la_code != ENGLAND and highlight is None:
+        note = (note + " " if note else "") + f"LA {la_code} is not plotted (small numbers)."
+    fig = plots.funnel_plot(
+        points,
+        limits,
+        target,
+        highlight=highlight,
+        y="value",
+        title=title or measure_labels().get(measure, measure),
+        xlabel="Children aged 0-17 (population)"
+        if kind == "rate"
+        else "Number of cases (denominator)",
+        ylabel="Rate per 10,000 children" if kind == "rate" else "%",
+    )
+    return fig, note
+
+
+def trend_figure(
+    series: pl.DataFrame, measures: Sequence[str], title: str, threshold: int = 5
+) -> Any:
+    """Small multiples of indicator trends: one panel per measure, one line per ``area``.
+
+    ``series`` has ``census_year, measure, area, value`` and optionally ``numerator`` (values
+    whose count is 1..``threshold`` are left out of the lines)."""
+    from matplotlib.figure import Figure
+
+    from cinresearch import plots
+
+    labels = measure_labels()
+    if "numerator" in series.columns:
+        series = mask_small_counts(series, ["value"], "numerator", threshold)
+    n = len(measures)
+    cols = 2 if n > 1 else 1
+    rows = (n + cols - 1) // cols
+    width = plots.FIGSIZE["full"][0]
+    fig = Figure(figsize=(width, 2.3 * rows + 0.8), layout="constrained")
+    with plots.house_style():
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for i, measure in enumerate(measures):
+            ax = axes[i // cols][i % cols]
+            part = series.filter(pl.col("measure") == measure).with_columns(
+                pl.col("census_year").cast(pl.Int32)
+            )
+            plots.line_chart(part, x="census_year", y="value", group="area", ax=ax, xlabel="")
+            ax.set_title(_wrap(labels.get(measure, measure), 38), fontsize=9)
+            ax.set_ylabel("")
+            if ax.get_legend() is not None:
+                ax.get_legend().remove()
+        for j in range(n, rows * cols):
+            axes[j // cols][j % cols].set_visible(False)
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=max(1, len(names)))
+        fig.suptitle(title, fontweight="bold", x=0.02, ha="left")
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def _academic_year_window(year: int) -> tuple[date, date]:

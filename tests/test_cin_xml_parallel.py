@@ -55,3 +55,34 @@ def test_truncated_file_falls_back_to_sequential_error(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     assert cin_xml_parallel.plan_ranges(path, 2) is None
+
+
+STRAYS = Path(__file__).parent / "fixtures" / "cin" / "stray_elements_2024.xml"
+
+
+def test_elements_outside_a_child_are_rejected_not_dropped() -> None:
+    load = read_cin_xml(STRAYS, load_key(demo=True), workers=1)
+    rejects = load.rejects.filter(pl.col("rule") == "schema:unexpected_element")
+    assert rejects.select("line", "record").rows() == [
+        (4, '{"element": "CINdetails"}'),
+        (6, '{"element": "child"}'),
+        (8, '{"element": "Stray"}'),
+    ]
+    assert load.tables["children"].height == 1
+    assert load.reconciliation.get_column("balanced").all()
+
+
+def test_parallel_parse_reports_strays_with_file_lines(tmp_path: Path) -> None:
+    path = _many_children(tmp_path, 40)
+    text = path.read_text(encoding="utf-8")
+    cut = text.index("<Child>", len(text) // 2)
+    path.write_text(text[:cut] + "<CINdetails/>\n" + text[cut:], encoding="utf-8")
+    key = load_key(demo=True)
+    sequential = read_cin_xml(path, key, workers=1)
+    parallel = read_cin_xml(path, key, workers=2)
+    seq = sequential.rejects.filter(pl.col("rule") == "schema:unexpected_element")
+    par = parallel.rejects.filter(pl.col("rule") == "schema:unexpected_element")
+    assert seq.height == 1
+    assert seq.select("line", "record").equals(par.select("line", "record"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert "<CINdetails/>" in lines[seq["line"][0] - 1]

@@ -145,6 +145,12 @@ class CinLoad:
                 read -= self.elements_read.get("Disability:NONE", 0)
             n_rej = rejected_by.get(table, 0)
             rows.append((element, table, read, loaded, n_rej, read == loaded + n_rej))
+        strays = self.elements_read.get("(unexpected element)", 0)
+        if strays:
+            n_rej = rejected_by.get("unexpected_elements", 0)
+            rows.append(
+                ("(unexpected element)", "unexpected_elements", strays, 0, n_rej, strays == n_rej)
+            )
         return pl.DataFrame(
             rows,
             schema={
@@ -290,7 +296,12 @@ class _Parser:
         self.child_seq = 0
         self.episode_seq = 0
         self.cpp_seq = 0
+        self.strays: list[tuple[int | None, str]] = []
         self.set_namespace(namespace)
+
+    def stray(self, elem: etree._Element) -> None:
+        """An element outside any ``<Child>`` where a child record was expected."""
+        self.strays.append((elem.sourceline, str(_local(elem.tag))))
 
     def set_namespace(self, namespace: str) -> None:
         q = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
@@ -564,11 +575,14 @@ def iter_children(
     on_bytes: Callable[[int], None] | None = None,
     on_namespace: Callable[[str], None] | None = None,
     data: bytes | None = None,
+    on_stray: Callable[[etree._Element], None] | None = None,
 ) -> None:
     """Stream a CIN file: header first, then each ``<Child>`` element (cleared after use).
 
-    Only ``Message``, ``Header`` and ``Child`` events reach Python; everything inside a child is
-    parsed in C and read once from the finished element.
+    Only ``Message``, ``Header``, ``Children`` and ``Child`` events reach Python; everything
+    inside a child is parsed in C and read once from the finished element. Any other element
+    found among the children (e.g. a ``<CINdetails>`` outside a ``<Child>``, or ``<child>``) is
+    passed to ``on_stray`` so it can be reported, never dropped silently.
     """
     if data is None:
         _sniff(path)
@@ -579,7 +593,7 @@ def iter_children(
             context = etree.iterparse(
                 handle,
                 events=("start", "end"),
-                tag=("{*}Message", "{*}Header", "{*}Child"),
+                tag=("{*}Message", "{*}Header", "{*}Children", "{*}Child"),
                 resolve_entities=False,
                 load_dtd=False,
                 no_network=True,
@@ -588,6 +602,7 @@ def iter_children(
                 remove_pis=True,
             )
             last_pos = 0
+            stray = on_stray or (lambda elem: None)
             for event, elem in context:
                 tag = _local(elem.tag)
                 if event == "start":
@@ -611,6 +626,12 @@ def iter_children(
                             path, elem.sourceline, f"<{tag}> outside a <Message> root element"
                         )
                     continue
+                if tag in ("Children", "Message"):
+                    allowed = {"Child"} if tag == "Children" else {"Header", "Children"}
+                    for leftover in elem:
+                        if _local(leftover.tag) not in allowed and isinstance(leftover.tag, str):
+                            stray(leftover)
+                    continue
                 if tag == "Header":
                     on_header(_parse_header(elem, path))
                     header_seen = True
@@ -625,6 +646,8 @@ def iter_children(
                     parent = elem.getparent()
                     if parent is not None:
                         while elem.getprevious() is not None:
+                            if _local(parent[0].tag) != "Child":
+                                stray(parent[0])
                             del parent[0]
                     if on_bytes is not None:
                         pos = handle.tell()
@@ -916,10 +939,16 @@ def read_cin_xml(
             if parser.child_seq % chunk_children == 0:
                 parser.flush()
 
-        iter_children(path, headers.append, on_child, on_bytes, parser.set_namespace)
-        parsed = ({table: cols.frame() for table, cols in parser.cols.items()}, parser.counts())
+        iter_children(
+            path, headers.append, on_child, on_bytes, parser.set_namespace, on_stray=parser.stray
+        )
+        parsed = (
+            {table: cols.frame() for table, cols in parser.cols.items()},
+            parser.counts(),
+            parser.strays,
+        )
     header = headers[0]
-    raw_frames, read_counts = parsed
+    raw_frames, read_counts, strays = parsed
     raw = {table: frame.with_row_index("row_seq") for table, frame in raw_frames.items()}
     del raw_frames, parsed
     source_file = Path(path).name
@@ -1122,6 +1151,20 @@ def read_cin_xml(
             )
             read_counts[element] = read_counts.get(element, 0) + hit.height
             rejected_counts[table] = rejected_counts.get(table, 0) + hit.height
+    if strays:
+        rejector.add(
+            contracts.reject_rows(
+                [{"line": line, "element": tag} for line, tag in strays],
+                table="unexpected_elements",
+                rule="schema:unexpected_element",
+                message="element outside any <Child> where a child record was expected; not loaded",
+                source_file=source_file,
+                census_year=header.census_year,
+                la_code=header.la_code,
+            )
+        )
+        read_counts["(unexpected element)"] = len(strays)
+        rejected_counts["unexpected_elements"] = len(strays)
     detected = _describe_version(header, elements_seen, sex_elements)
     return CinLoad(
         source_file=source_file,

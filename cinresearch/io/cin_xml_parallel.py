@@ -69,12 +69,13 @@ def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
     path, start, end, namespace, tmpdir = args
     parser = _Parser(namespace)
     stream = _Range(path, start, end, namespace)
-    child_tag = f"{{{namespace}}}Child" if namespace else "Child"
+    qualify = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
+    child_tag, children_tag = qualify("Child"), qualify("Children")
     try:
         for _, elem in etree.iterparse(
             stream,
             events=("end",),
-            tag=child_tag,
+            tag=(children_tag, child_tag),
             resolve_entities=False,
             load_dtd=False,
             no_network=True,
@@ -82,10 +83,17 @@ def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
             remove_comments=True,
             remove_pis=True,
         ):
+            if elem.tag == children_tag:
+                for leftover in elem:
+                    if leftover.tag != child_tag and isinstance(leftover.tag, str):
+                        parser.stray(leftover)
+                continue
             parser.child(elem)
             elem.clear()
             parent = elem.getparent()
             while elem.getprevious() is not None:
+                if parent[0].tag != child_tag:
+                    parser.stray(parent[0])
                 del parent[0]
             if parser.child_seq % 50_000 == 0:
                 parser.flush()
@@ -106,6 +114,7 @@ def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
         "episodes": parser.episode_seq,
         "cpps": parser.cpp_seq,
         "newlines": stream.newlines,
+        "strays": parser.strays,
     }
 
 
@@ -139,7 +148,7 @@ def plan_ranges(
 
 def parse_parallel(
     path: str | os.PathLike[str], namespace: str, workers: int, header_newlines: int
-) -> tuple[dict[str, pl.DataFrame], dict[str, int]] | None:
+) -> tuple[dict[str, pl.DataFrame], dict[str, int], list[tuple[int | None, str]]] | None:
     """Raw frames and element counts for the children of a file, parsed in ``workers`` processes.
 
     Returns None when the file should be parsed sequentially instead (see module docstring).
@@ -162,6 +171,7 @@ def parse_parallel(
             return None
         frames: dict[str, list[pl.DataFrame]] = {}
         counts: dict[str, int] = {}
+        strays: list[tuple[int | None, str]] = []
         child_off = episode_off = cpp_off = 0
         line_off = header_newlines
         for result in results:
@@ -175,6 +185,9 @@ def parse_parallel(
                 if "cpp_seq" in frame.columns:
                     shifts.append(pl.col("cpp_seq") + cpp_off)
                 frames.setdefault(table, []).append(frame.with_columns(shifts))
+            strays.extend(
+                (None if line is None else line + line_off, tag) for line, tag in result["strays"]
+            )
             for element, n in result["counts"].items():
                 counts[element] = counts.get(element, 0) + n
             child_off += result["children"]
@@ -184,7 +197,7 @@ def parse_parallel(
         raw = {
             table: pl.concat(parts, how="vertical", rechunk=True) for table, parts in frames.items()
         }
-    return raw, counts
+    return raw, counts, strays
 
 
 def header_document(path: str | os.PathLike[str], header_len: int) -> bytes:

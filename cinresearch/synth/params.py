@@ -169,15 +169,16 @@ class SynthParams:
         default_factory=lambda: {"NEG": 47.3, "EMO": 34.7, "PHY": 8.5, "SAB": 4.3, "MUL": 5.2}
     )
     cpp_latest_category_changes: float = 0.08
-    # previous CPPs before the simulation (pre-history), by age band at first referral
+    # probability of 1-2 earlier plans not simulated (before the simulation start or in LAs
+    # outside the generated set), by age band at the child's first simulated referral
     pre_history_cpp: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 0.14,
-            "under 1": 0.12,
-            "1-4": 0.14,
-            "5-9": 0.15,
-            "10-15": 0.15,
-            "16+": 0.14,
+            "unborn": 0.0,
+            "under 1": 0.02,
+            "1-4": 0.18,
+            "5-9": 0.21,
+            "10-15": 0.22,
+            "16+": 0.20,
         }
     )
     # episode continues after a plan ends (no care): share closing soon, else exponential
