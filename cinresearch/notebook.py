@@ -1597,6 +1597,30 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
+#: Primary need codes grouped for analysis (the small categories together).
+NEED_GROUPS = {
+    "N1": "Abuse or neglect",
+    "N2": "Child's disability or illness",
+    "N4": "Family in acute stress or dysfunction",
+    "N5": "Family in acute stress or dysfunction",
+}
+
+
+def need_group_expr(column: str = "primary_need") -> pl.Expr:
+    """Primary need in four groups: abuse or neglect (N1), child's disability or illness
+    (N2), family in acute stress or dysfunction (N4, N5), other needs (the rest); "Not
+    recorded" when missing."""
+    return (
+        pl.when(pl.col(column).is_null())
+        .then(pl.lit("Not recorded"))
+        .otherwise(
+            pl.col(column).replace_strict(
+                NEED_GROUPS, default="Other needs", return_dtype=pl.String
+            )
+        )
+    )
+
+
 def _academic_year_window(year: int) -> tuple[date, date]:
     return date(year - 1, 9, 1), date(year, 8, 31)
 

@@ -113,15 +113,15 @@ def test_record_level_faults_load_with_exit_0(tmp_path):
     assert "21 rejected, 0 flagged" in flat(summary.stderr)
 
 
-def test_folder_load_reports_unrecognised_files_as_skipped(tmp_path):
+def test_folder_load_fails_unrecognised_files_and_loads_the_rest(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "notes.csv").write_text("a,b\n1,2\n", encoding="utf-8")
     (folder / "r.xml").write_bytes(cin_fixture("cin_2024_minimal.xml").read_bytes())
     result = run(str(folder), "--store", str(tmp_path / "store"), "--demo-key", "--quiet")
-    assert result.exit_code == 0
-    assert "notes.csv: not a recognised input file" in flat(result.stderr)
-    assert statuses(tmp_path / "store") == ["skipped", "loaded"]
+    assert result.exit_code == 1
+    assert "error: notes.csv: not a recognised input" in flat(result.stderr)
+    assert statuses(tmp_path / "store") == ["failed", "loaded"]
 
 
 def test_no_key_is_exit_2_and_writes_nothing(tmp_path, monkeypatch):

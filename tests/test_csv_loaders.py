@@ -222,10 +222,11 @@ def test_npd_missing_column_names_it(tmp_path, demo_key):
     assert info.value.line == 1
 
 
-def test_empty_csv_is_skipped_by_the_loader(tmp_path, demo_key, store):
+def test_empty_csv_is_a_failed_input_not_a_silent_skip(tmp_path, demo_key, store):
     path = write(tmp_path, "empty.csv", "")
     report = load_paths([path], store, demo_key, progress=False)
-    assert [o.status for o in report.outcomes] == ["skipped"]
+    assert [o.status for o in report.outcomes] == ["failed"]
+    assert "not a recognised input" in report.outcomes[0].message
 
 
 def test_csv_loads_through_load_paths_and_twice_is_unchanged(store, demo_key):

@@ -173,7 +173,13 @@ def load_paths(
             kind = sniff_kind(path)
             if kind is None:
                 outcomes.append(
-                    FileOutcome(path.name, None, "skipped", "not a recognised input file")
+                    FileOutcome(
+                        path.name,
+                        None,
+                        "failed",
+                        f"{path.name}: not a recognised input (CIN XML, SSDA903 header/episodes, "
+                        "NPD or population CSV): check its header row",
+                    )
                 )
                 advance(path.stat().st_size, path.name)
                 continue

@@ -36,7 +36,9 @@ def read_npd(path: Path, key: Pseudonymiser) -> LoadedInput:
     )
     years = sorted(rows.get_column("academic_year").unique().drop_nulls().to_list())
     return LoadedInput(
-        source_key=f"npd_{Path(path).stem}",
+        # keyed by the academic years covered: a corrected extract for the same years replaces
+        # the old one, and the same extract under another file name is not loaded twice
+        source_key=f"npd_{years[0]}_{years[-1]}" if years else f"npd_{Path(path).stem}",
         kind="npd",
         file=Path(path).name,
         census_year=years[-1] if years else None,

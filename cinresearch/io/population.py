@@ -25,7 +25,10 @@ def read_population(path: Path) -> LoadedInput:
     )
     years = sorted(rows.get_column("year").unique().to_list())
     return LoadedInput(
-        source_key=f"population_{Path(path).stem}",
+        # keyed by the estimate years covered (same rule as NPD extracts)
+        source_key=f"population_{years[0]}_{years[-1]}"
+        if years
+        else f"population_{Path(path).stem}",
         kind="population",
         file=Path(path).name,
         census_year=None,

@@ -21,13 +21,13 @@ Planted effects (also in ``data_contracts/synth_effects.yaml``; tests check they
   to CPP start and to closure without a plan are independent given covariates, each with a
   piecewise-constant baseline hazard on a daily scale. Cause-specific hazard ratios for CPP
   (reference: age 5–9 at referral, not disabled): unborn 2.5, under 1 2.0, 1–4 1.3, 10–15
-  0.8, 16+ 0.4; disabled 1.5. LA random effect on the log CPP hazard, SD 0.30, and two named
+  0.8, 16+ 0.4; disabled 1.5. LA random effect on the log CPP hazard, SD 0.25, and two named
   outliers: 890 Blackpool × 2.2 and 826 Milton Keynes × 0.45. Closure without a plan has no
   covariate effects (it cannot precede the assessment authorisation; care keeps an episode
   open). A cause-specific Cox model stratified by LA recovers the ratios.
 * **Censoring.** Data end = 31 March of the last census year (later events unobserved);
   every episode closes on the child's 18th birthday at the latest (no plan after it).
-* **LA referral rates.** Log-normal LA effect, SD 0.34, rescaled so England averages 552.5.
+* **LA referral rates.** Log-normal LA effect, SD 0.30, rescaled so England averages 552.5.
 * **Re-referral.** After closure (not death/adoption) a new referral with probability 0.52
   × LA multiplier, after an exponential gap (mean 110 days for 45%, 900 days otherwise).
 * **Moves.** Between episodes a child moves LA at 2% per year (and after an RC5 closure with

@@ -75,8 +75,8 @@ class SynthParams:
 
     # ---- LAs -------------------------------------------------------------------------------
     la_size_sd_log: float = 0.30
-    referral_rate_sd_log: float = 0.34
-    cpp_hazard_sd_log: float = 0.30
+    referral_rate_sd_log: float = 0.30
+    cpp_hazard_sd_log: float = 0.25
     outlier_cpp_hr: dict[str, float] = field(default_factory=lambda: {"890": 2.2, "826": 0.45})
     nfa_share: float = 0.094  # referral-weighted national NFA share
     nfa_la_sd_logit: float = 1.0
