@@ -77,7 +77,7 @@ def load(
     """
     from cinresearch.io.loader import load_paths
     from cinresearch.pseudonymise import KeyError_, load_key
-    from cinresearch.store import Store
+    from cinresearch.store import Store, StoreBusyError
 
     try:
         key = load_key(demo=demo_key)
@@ -86,7 +86,7 @@ def load(
         raise typer.Exit(2) from None
     try:
         report = load_paths(paths, Store(store), key, progress=not quiet)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, StoreBusyError) as err:
         _error(str(err))
         raise typer.Exit(2) from None
     table = Table(title=f"Load report — {store}")
@@ -166,9 +166,17 @@ def build(
     reports) into the store and a reconciliation report into <store>/reports/build_report.json.
     """
     from cinresearch.journeys import build_journeys
-    from cinresearch.store import Store
+    from cinresearch.store import Store, StoreBusyError
 
-    report = build_journeys(Store(store), progress=not quiet)
+    if not (store / "manifest.json").exists():
+        _error(f"{store} is not a store (no manifest.json): run `cinresearch load` first")
+        raise typer.Exit(2)
+    try:
+        with Store(store).writer_lock() as st:
+            report = build_journeys(st, progress=not quiet)
+    except StoreBusyError as err:
+        _error(str(err))
+        raise typer.Exit(2) from None
     console.print(report)
 
 

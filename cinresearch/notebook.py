@@ -1621,6 +1621,12 @@ def need_group_expr(column: str = "primary_need") -> pl.Expr:
     )
 
 
+#: Closure reasons of episodes assessed as not in need (not "episodes of need").
+NOT_IN_NEED_CLOSURE_REASONS = ("RC8", "RC9")
+#: Groups of pupils compared by :func:`education_outcomes`, in display order.
+SCHOOL_GROUPS = ("In need this year", "In need in an earlier year", "Other pupils")
+
+
 def _academic_year_window(year: int) -> tuple[date, date]:
     return date(year - 1, 9, 1), date(year, 8, 31)
 
@@ -1633,22 +1639,31 @@ def education_outcomes(
 ) -> pl.DataFrame:
     """School outcomes of children in need against other pupils, by academic year.
 
-    A pupil is *in need* in academic year ``Y`` (1 September ``Y-1`` to 31 August ``Y``) when one
-    of their CIN episodes (not closed with no further action) was open on any day of it; the
-    link is the pseudonymised UPN. Other pupils are everyone else in the NPD extract that year.
-    For one LA, both groups are the pupils the NPD places in that LA (``la_code`` of the NPD
-    row) and the CIN episodes are that LA's.
+    Groups, for academic year ``Y`` (1 September ``Y-1`` to 31 August ``Y``), linked by the
+    pseudonymised UPN:
 
-    Returns ``academic_year, group, pupils, absence_rate`` (% of possible sessions missed),
-    ``persistent_absentees, persistent_absence_pct, suspended, suspended_pct, excluded,
-    excluded_pct, ks2_pupils, ks2_expected, ks2_expected_pct, ks4_pupils,
-    attainment8_mean``. Counts are pupils.
+    * ``In need this year`` — an *episode of need* was open on any day of the year (episodes
+      ended with no further action, or closed as assessed not in need with RC8/RC9, are not
+      episodes of need, as in DfE's statistics);
+    * ``In need in an earlier year`` — not this year, but an episode of need started before it
+      (as far back as the data goes);
+    * ``Other pupils`` — everyone else in the NPD extract that year.
+
+    For one LA, pupils are those the NPD places in that LA (``la_code`` of the NPD row) and the
+    episodes are that LA's. Returns ``academic_year, group, pupils, absence_rate`` (% of
+    possible sessions missed), ``persistent_absentees, persistent_absence_pct, suspended,
+    suspended_pct, excluded, excluded_pct, ks2_pupils, ks2_expected, ks2_expected_pct,
+    ks4_pupils, attainment8_mean``. Counts are pupils.
     """
     years = sorted({int(y) for y in academic_years})
     pupils = npd.lazy() if isinstance(npd, pl.DataFrame) else npd
     eps = episodes.lazy() if isinstance(episodes, pl.DataFrame) else episodes
     pupils = pupils.filter(pl.col("academic_year").is_in(years) & pl.col("upn_hash").is_not_null())
-    eps = eps.filter(~pl.col("referral_nfa").fill_null(False) & pl.col("upn_hash").is_not_null())
+    eps = eps.filter(
+        ~pl.col("referral_nfa").fill_null(False)
+        & ~pl.col("closure_reason").is_in(list(NOT_IN_NEED_CLOSURE_REASONS)).fill_null(False)
+        & pl.col("upn_hash").is_not_null()
+    )
     if la_code != ENGLAND:
         pupils = pupils.filter(pl.col("la_code") == la_code)
         eps = eps.filter(pl.col("la_code") == la_code)
@@ -1660,16 +1675,17 @@ def education_outcomes(
         },
         schema={"academic_year": pl.Int16, "_start": pl.Date, "_end": pl.Date},
     )
-    in_need = (
+    status = (
         eps.select("upn_hash", "referral_date", "closure_date")
         .join(windows, how="cross")
-        .filter(
-            (pl.col("referral_date") <= pl.col("_end"))
-            & (pl.col("closure_date").is_null() | (pl.col("closure_date") >= pl.col("_start")))
+        .group_by("upn_hash", "academic_year")
+        .agg(
+            _current=(
+                (pl.col("referral_date") <= pl.col("_end"))
+                & (pl.col("closure_date").is_null() | (pl.col("closure_date") >= pl.col("_start")))
+            ).any(),
+            _earlier=(pl.col("referral_date") < pl.col("_start")).any(),
         )
-        .select("upn_hash", "academic_year")
-        .unique()
-        .with_columns(_cin=pl.lit(True))
     )
     one_row = pupils.group_by("upn_hash", "academic_year").agg(
         pl.col("sessions_possible").sum(),
@@ -1681,12 +1697,15 @@ def education_outcomes(
         pl.col("ks4_attainment8").drop_nulls().first(),
     )
     joined = one_row.with_columns(pl.col("academic_year").cast(pl.Int16)).join(
-        in_need, on=["upn_hash", "academic_year"], how="left"
+        status, on=["upn_hash", "academic_year"], how="left"
     )
     group = (
-        pl.when(pl.col("_cin").fill_null(False))
-        .then(pl.lit("Children in need"))
-        .otherwise(pl.lit("Other pupils"))
+        pl.when(pl.col("_current").fill_null(False))
+        .then(pl.lit(SCHOOL_GROUPS[0]))
+        .when(pl.col("_earlier").fill_null(False))
+        .then(pl.lit(SCHOOL_GROUPS[1]))
+        .otherwise(pl.lit(SCHOOL_GROUPS[2]))
+        .cast(pl.Enum(list(SCHOOL_GROUPS)))
     )
     out = (
         joined.group_by("academic_year", group.alias("group"))
@@ -1736,6 +1755,7 @@ def education_outcomes(
             "attainment8_mean",
         )
         .sort("academic_year", "group")
+        .with_columns(pl.col("group").cast(pl.String))
     )
 
 

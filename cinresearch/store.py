@@ -73,6 +73,10 @@ def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
         raise
 
 
+class StoreBusyError(RuntimeError):
+    """Another process is writing to the store."""
+
+
 @dataclass(frozen=True)
 class InputRecord:
     """One loaded input as recorded in the manifest."""
@@ -94,6 +98,28 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+
+    # -- single writer ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer_lock(self):
+        """Hold the store's writer lock (one load or build at a time; readers never block).
+
+        Raises :class:`StoreBusyError` at once if another process holds it.
+        """
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".writer.lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreBusyError(
+                    f"{self.root}: another load or build is writing to this store; try again when it ends"
+                ) from None
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     # -- manifest -------------------------------------------------------------------------
     @property

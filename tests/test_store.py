@@ -361,3 +361,15 @@ def test_sigkill_part_way_leaves_store_readable_and_rerun_completes(
     assert store.read("referrals").get_column("referral_source").head(2).to_list() == ["2A", "3A"]
     assert files_under_tables(store) == store.live_parts()
     assert not [p for p in store.root.rglob("*.tmp")], "temporary files not collected"
+
+
+def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
+    from cinresearch.store import StoreBusyError
+
+    first = Store(tmp_path / "s")
+    second = Store(tmp_path / "s")
+    with first.writer_lock():
+        with pytest.raises(StoreBusyError, match="another load or build"), second.writer_lock():
+            pass
+    with second.writer_lock():  # released: the next writer gets in
+        pass

@@ -163,9 +163,16 @@ def load_paths(
     force: bool = False,
 ) -> LoadReport:
     """Load files/folders into ``store``; returns a report (see module docstring)."""
+    files = expand_paths(paths)
+    with store.writer_lock():
+        return _load_files(files, store, key, progress=progress, force=force)
+
+
+def _load_files(
+    files: list[Path], store: Store, key: Pseudonymiser, *, progress: bool, force: bool
+) -> LoadReport:
     from cinresearch.io.cin_xml import CinFileError
 
-    files = expand_paths(paths)
     outcomes: list[FileOutcome] = []
     total_bytes = sum(f.stat().st_size for f in files)
     with _progress(progress, total_bytes) as advance:
