@@ -1,24 +1,30 @@
 """Shared helpers for the report notebooks (``notebooks/0*.ipynb``).
 
 The notebooks are thin: narrative in markdown, a ``parameters`` cell, calls into the package and
-plots. What more than one notebook needs, or what must be tested, lives here:
+plots. What more than one notebook needs, or what deserves a test, lives here, in sections:
 
-* :func:`setup` — house style and the (few, named) warning filters for library noise;
-* parameters — :func:`check_parameters`, :func:`cohort_window`, :func:`for_geography`,
-  :func:`geography_label` (``la_code = "ENG"`` means England, i.e. every LA in the store);
-* :func:`is_synthetic` — whether the store holds synthetic data (only then may a notebook draw
-  child-level pictures such as journey timelines);
-* :func:`show_table` — every table a notebook displays goes through disclosure control
-  (:mod:`cinresearch.disclosure`): counts from 1 to ``threshold`` are shown as ``c`` (with
-  secondary suppression across a ``Total`` margin when the table has one), England counts are
-  rounded to the nearest 10, a rate or percentage is suppressed with its count, and identifier
-  columns are refused;
-* :func:`ratio_findings` — plain-English sentences written from model estimates;
-* small analysis helpers used by the chapters: :func:`journey_flow`, :func:`field_completeness`,
-  :func:`education_outcomes`, :func:`curve_at`.
+* **set-up and parameters** — :func:`setup`, :func:`check_parameters`, :func:`cohort_window`,
+  :func:`for_geography`, :func:`geography_label` (``la_code = "ENG"`` means England: every LA
+  in the store), and :func:`is_synthetic`, which gates child-level pictures (journey
+  timelines are drawn for synthetic data only);
+* **numbers as text** — counts and percentages for prose after disclosure control
+  (:func:`count_text`, :func:`pct_text`), p-values, estimates with intervals;
+* **tables under disclosure control** — :func:`show_table`: counts from 1 to ``threshold``
+  shown as ``c``, secondary suppression across a ``Total`` margin or along row totals, England
+  counts rounded to the nearest 10, a rate or percentage suppressed with its counts, GSS
+  symbols explained under the table, and identifier columns refused;
+* **figures** — :func:`show_figure` (PNG with alternative text, backend-independent), and
+  :func:`mask_small_counts` so a chart never shows what a table would suppress;
+* **survival frames, models and curves** — the rows a model can use (:func:`model_frame`),
+  curve values at set times with small risk sets hidden (:func:`curve_table`), and
+  plain-English findings written from model estimates (:func:`ratio_findings`);
+* **planted effects** of the synthetic generator, to compare estimates with;
+* helpers of single chapters (data quality, journeys, benchmarking, outcomes), kept here so the
+  notebooks stay readable and the logic is tested.
 
-Nothing here prints identifiers: tables are aggregates, and :func:`show_table` raises on a
-column that holds child-level ids.
+Nothing here displays identifiers: tables are aggregates, and :func:`show_table` raises on a
+column that holds child-level ids. No function writes warnings for a notebook to print: what
+was left out of an analysis is returned as text to show.
 """
 
 from __future__ import annotations
@@ -42,31 +48,75 @@ from cinresearch.store import Store
 
 __all__ = [
     "ENGLAND",
+    "FLOW_STAGES",
     "IDENTIFIER_COLUMNS",
+    "KIND_LABELS",
+    "NEED_GROUPS",
+    "NOT_IN_NEED_CLOSURE_REASONS",
+    "SCHOOL_GROUPS",
+    "SYNTH_EFFECTS_YAML",
+    "age_at_31_march_expr",
+    "audit_la_expr",
+    "census_year_expr",
     "census_years_in_store",
     "check_parameters",
     "cohort_window",
+    "compare_with_planted",
+    "count_text",
     "curve_at",
+    "curve_table",
     "demo_key_id",
     "drop_incomplete",
     "education_outcomes",
+    "element_reconciliation",
+    "episodes_by_year",
     "field_completeness",
+    "figure_png",
     "for_geography",
+    "format_estimate",
     "format_p",
+    "funnel_figure",
     "geography_label",
+    "group_phrase",
+    "inputs_frame",
     "is_synthetic",
     "journey_flow",
     "la_codes_in_store",
+    "label_terms",
+    "legend_outside",
+    "load_run_frame",
     "mask_small_counts",
+    "measure_labels",
+    "median_text",
+    "merge_audit_summary",
+    "model_frame",
+    "need_group_expr",
+    "neighbour_list",
+    "order_age_bands",
+    "p_text",
+    "pct_text",
     "planted_effects",
+    "planted_hazard_ratios",
+    "planted_rereferral_12m",
     "protect_frame",
     "ratio_findings",
+    "ratio_text",
+    "reconciliation_tables",
+    "report_header",
     "rounding_base_for",
+    "sample_journeys",
     "setup",
     "show_figure",
     "show_markdown",
     "show_table",
+    "small_count_expr",
     "sparse_levels",
+    "table_html",
+    "term_label",
+    "tidy_percent_axis",
+    "trend_figure",
+    "wide_percentages",
+    "year_label",
 ]
 
 #: The ``la_code`` parameter value meaning "England": every LA in the store.
@@ -90,17 +140,9 @@ IDENTIFIER_COLUMNS = frozenset(
     }
 )
 
-SYNTH_EFFECTS_YAML = (
-    Path(__file__).resolve().parent.parent / "data_contracts" / "synth_effects.yaml"
-)
-
-#: Display width of figures in the HTML report, in pixels per inch of figure width.
-_PIXELS_PER_INCH = 110
-_FIGURE_DPI = 160
-
 
 # --------------------------------------------------------------------------------------------
-# set-up and parameters
+# Set-up and parameters
 # --------------------------------------------------------------------------------------------
 
 
@@ -114,8 +156,6 @@ def setup() -> None:
     from cinresearch import plots
 
     plots.apply_house_style()
-    # No warning filters are needed so far. Add one here only for a specific warning that
-    # cannot be fixed at its cause, with the reason beside it (never a blanket filter).
 
 
 def demo_key_id() -> str:
@@ -273,6 +313,24 @@ def report_header(
     return text
 
 
+def census_year_expr(column: str) -> pl.Expr:
+    """Census year (year ending 31 March) of a date column: 2018 for 1 Apr 2017..31 Mar 2018."""
+    d = pl.col(column)
+    return (d.dt.year() + (d.dt.month() >= 4).cast(pl.Int32)).cast(pl.Int16)
+
+
+def age_at_31_march_expr(birth: str = "birth_date", census_year: str = "census_year") -> pl.Expr:
+    """Age in completed years at 31 March of each row's census year (null without a birth date)."""
+    from cinresearch.cohorts import age_expr
+
+    return age_expr(birth, pl.date(pl.col(census_year).cast(pl.Int32), 3, 31))
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers as text for a report (after disclosure control)
+# --------------------------------------------------------------------------------------------
+
+
 def count_text(n: int | None, threshold: int = 5, rounding_base: int | None = None) -> str:
     """A count for prose, after disclosure control: "no" for 0, "fewer than 6" for 1..5 (with
     threshold 5), else the count (rounded to ``rounding_base`` for England) with separators."""
@@ -301,22 +359,98 @@ def pct_text(
     return f"{value:.{decimals}f}%"
 
 
-def age_at_31_march_expr(birth: str = "birth_date", census_year: str = "census_year") -> pl.Expr:
-    """Age in completed years at 31 March of each row's census year (null without a birth date)."""
-    from cinresearch.cohorts import age_expr
+def format_p(p: float | None) -> str:
+    """A p-value for a report: "<0.001", else 3 decimal places; "x" when missing."""
+    if p is None or p != p:  # None or NaN
+        return "x"
+    if p < 0.001:
+        return "<0.001"
+    return f"{disclosure.round_half_up(float(p), decimals=3):.3f}"
 
-    return age_expr(birth, pl.date(pl.col(census_year).cast(pl.Int32), 3, 31))
+
+def p_text(p: float | None) -> str:
+    """A p-value for prose: "p = 0.042" or "p < 0.001"."""
+    shown = format_p(p)
+    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
 
 
-def census_year_expr(column: str) -> pl.Expr:
-    """Census year (year ending 31 March) of a date column: 2018 for 1 Apr 2017..31 Mar 2018."""
-    d = pl.col(column)
-    return (d.dt.year() + (d.dt.month() >= 4).cast(pl.Int32)).cast(pl.Int16)
+def format_estimate(
+    estimate: float | None,
+    lower: float | None = None,
+    upper: float | None = None,
+    *,
+    percent: bool = True,
+    decimals: int = 1,
+    missing: str = "c",
+) -> str:
+    """ "12.3% (10.1 to 14.8)" for a probability with its interval; ``missing`` when null."""
+    if estimate is None or estimate != estimate:
+        return missing
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+
+    def one(v: float) -> str:
+        return f"{disclosure.round_half_up(v * scale, decimals=decimals):.{decimals}f}"
+
+    text = f"{one(estimate)}{unit}"
+    if lower is not None and upper is not None and lower == lower and upper == upper:
+        text += f" ({one(lower)} to {one(upper)})"
+    return text
+
+
+def ratio_text(
+    frame: pl.DataFrame, estimate: str, lower: str = "lower", upper: str = "upper"
+) -> pl.Series:
+    """Ratios with their intervals as text, "1.84 (1.13 to 3.00)"; "x" where not estimated."""
+    values = zip(
+        frame[estimate].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True
+    )
+    return pl.Series(
+        estimate,
+        [
+            format_estimate(e, lo, hi, percent=False, decimals=2, missing="x")
+            for e, lo, hi in values
+        ],
+        dtype=pl.String,
+    )
+
+
+def median_text(
+    frame: pl.DataFrame, median: str = "median", lower: str = "lower", upper: str = "upper"
+) -> pl.Series:
+    """Median times (days) with intervals as text, "123 (98 to 150)"; "Not reached" when fewer
+    than half had the event (and "not reached" for an open-ended upper limit)."""
+
+    def one(m: float | None, lo: float | None, hi: float | None) -> str:
+        if m is None:
+            return "Not reached"
+        low = "x" if lo is None else f"{lo:.0f}"
+        high = "not reached" if hi is None else f"{hi:.0f}"
+        return f"{m:.0f} ({low} to {high})"
+
+    rows = zip(frame[median].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True)
+    return pl.Series(median, [one(*r) for r in rows], dtype=pl.String)
+
+
+def _thousands(text: str | None) -> str | None:
+    """Insert thousands separators into a digit string ("12345" → "12,345"); symbols unchanged."""
+    if text is None or not re.fullmatch(r"-?\d{4,}", text):
+        return text
+    return f"{int(text):,}"
+
+
+def _fixed(value: float | None, decimals: int) -> str:
+    """A float already rounded half up, as text with ``decimals`` places; x / z when missing."""
+    if value is None:
+        return "x"
+    if value != value:
+        return "z"
+    return f"{value:.{decimals}f}"
 
 
 # --------------------------------------------------------------------------------------------
-# displaying: tables, markdown, figures
+# Tables under disclosure control
 # --------------------------------------------------------------------------------------------
+
 
 RateSpec = Mapping[str, "str | tuple[str | None, str | None] | None"]
 
@@ -343,37 +477,6 @@ def _check_no_identifiers(frame: pl.DataFrame) -> None:
         raise ValueError(
             f"refusing to display identifier column(s) {bad}: reports show aggregates only"
         )
-
-
-def _thousands(text: str | None) -> str | None:
-    """Insert thousands separators into a digit string ("12345" → "12,345"); symbols unchanged."""
-    if text is None or not re.fullmatch(r"-?\d{4,}", text):
-        return text
-    return f"{int(text):,}"
-
-
-def _fixed(value: float | None, decimals: int) -> str:
-    """A float already rounded half up, as text with ``decimals`` places; x / z when missing."""
-    if value is None:
-        return "x"
-    if value != value:
-        return "z"
-    return f"{value:.{decimals}f}"
-
-
-def format_p(p: float | None) -> str:
-    """A p-value for a report: "<0.001", else 3 decimal places; "x" when missing."""
-    if p is None or p != p:  # None or NaN
-        return "x"
-    if p < 0.001:
-        return "<0.001"
-    return f"{disclosure.round_half_up(float(p), decimals=3):.3f}"
-
-
-def p_text(p: float | None) -> str:
-    """A p-value for prose: "p = 0.042" or "p < 0.001"."""
-    shown = format_p(p)
-    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
 
 
 def protect_frame(
@@ -637,6 +740,50 @@ def show_markdown(text: str) -> None:
     display(Markdown(text))
 
 
+def wide_percentages(
+    long: pl.DataFrame,
+    index: Sequence[str],
+    column: str,
+    value: str = "pct",
+    numerator: str | None = "complete",
+    denominator: str | None = "records",
+) -> tuple[pl.DataFrame, dict[str, tuple[str | None, str | None]], list[str]]:
+    """Pivot a long table of percentages to one column per ``column`` level, keeping each
+    percentage's counts in hidden columns so :func:`show_table` can suppress it with them.
+
+    Returns ``(wide, rate_columns, hide_columns)`` to pass to :func:`show_table`.
+    """
+    levels = long[column].unique(maintain_order=True).to_list()
+    wide = long.pivot(on=column, index=list(index), values=value, aggregate_function="first")
+    spec: dict[str, tuple[str | None, str | None]] = {}
+    hidden: list[str] = []
+    for extra, prefix in ((numerator, "__num: "), (denominator, "__den: ")):
+        if extra is None:
+            continue
+        counts = long.pivot(on=column, index=list(index), values=extra, aggregate_function="first")
+        counts = counts.rename({str(lv): f"{prefix}{lv}" for lv in levels})
+        wide = wide.join(counts, on=list(index), how="left")
+        hidden += [f"{prefix}{lv}" for lv in levels]
+    for lv in levels:
+        spec[str(lv)] = (
+            f"__num: {lv}" if numerator else None,
+            f"__den: {lv}" if denominator else None,
+        )
+    return wide.select(*index, *[str(lv) for lv in levels], *hidden), spec, hidden
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+#: Display width of figures in the HTML report, in pixels per inch of figure width.
+_PIXELS_PER_INCH = 110
+
+
+_FIGURE_DPI = 160
+
+
 def figure_png(fig: Any, dpi: int = _FIGURE_DPI) -> bytes:
     """A matplotlib figure as PNG bytes (tight bounding box)."""
     buffer = io.BytesIO()
@@ -644,13 +791,25 @@ def figure_png(fig: Any, dpi: int = _FIGURE_DPI) -> bytes:
     return buffer.getvalue()
 
 
+def _figure_title(fig: Any) -> str:
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text():
+        return suptitle.get_text()
+    for ax in fig.axes:
+        if ax.get_title():
+            return ax.get_title()
+    return "Figure"
+
+
 def show_figure(fig: Any, alt: str | None = None) -> None:
-    """Display a figure as a PNG sized for a report page (independent of the matplotlib
-    backend, so it renders the same under papermill's Agg backend and in Jupyter)."""
+    """Display a figure as a PNG sized for a report page, with alternative text (default:
+    the figure's title). Independent of the matplotlib backend, so it renders the same under
+    papermill's Agg backend and in Jupyter."""
     from IPython.display import Image, display
 
     width = int(fig.get_figwidth() * _PIXELS_PER_INCH)
-    display(Image(data=figure_png(fig), format="png", width=width, alt=alt))
+    text = alt or _figure_title(fig)
+    display(Image(data=figure_png(fig), format="png", width=width, alt=text))
 
 
 def legend_outside(fig: Any, title: str | None = None) -> Any:
@@ -697,8 +856,107 @@ def mask_small_counts(
 
 
 # --------------------------------------------------------------------------------------------
-# plain-English findings from model estimates
+# Survival frames, models and curves
 # --------------------------------------------------------------------------------------------
+
+
+def model_frame(
+    frame: pl.DataFrame,
+    covariates: Sequence[str],
+    *,
+    event: str = "event",
+    min_events: int = 5,
+    sparse_column: str | None = "age_band",
+    known_sex: bool = True,
+    threshold: int = 5,
+    rounding_base: int | None = None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """The rows a model can use, and sentences saying what was left out and why.
+
+    Drops children whose sex is not known (too few to model, when ``known_sex`` and "sex" is a
+    covariate), rows with a missing covariate, and levels of ``sparse_column`` with fewer than
+    ``min_events`` events (their ratios cannot be estimated). Counts in the sentences pass
+    :func:`count_text` (small numbers are not printed).
+    """
+    notes: list[str] = []
+    out = frame
+    if known_sex and "sex" in covariates:
+        kept = out.filter(pl.col("sex").is_in(["M", "F"]) | pl.col("sex").is_null())
+        if out.height - kept.height:
+            notes.append(
+                f"{count_text(out.height - kept.height, threshold, rounding_base).capitalize()} "
+                "records of "
+                "children whose sex was not known are left out."
+            )
+        out = kept
+    out, dropped = drop_incomplete(out, covariates)
+    if dropped:
+        notes.append(
+            f"{count_text(dropped, threshold, rounding_base).capitalize()} records with a missing "
+            "characteristic are left out."
+        )
+    if sparse_column and sparse_column in covariates:
+        few = sparse_levels(out, sparse_column, event, min_events)
+        if few:
+            out = out.filter(~pl.col(sparse_column).cast(pl.String).is_in(few))
+            notes.append(
+                f"Groups with fewer than {min_events} events are left out: {', '.join(few)}."
+            )
+    return out, notes
+
+
+def drop_incomplete(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
+    """Rows with every one of ``columns`` present, and how many were dropped (to report it)."""
+    cols = list(columns)
+    if not cols:
+        return frame, 0
+    kept = frame.drop_nulls(subset=cols)
+    return kept, frame.height - kept.height
+
+
+def sparse_levels(
+    frame: pl.DataFrame, column: str, event: str = "event", min_events: int = 5
+) -> list[str]:
+    """Levels of ``column`` with fewer than ``min_events`` events (too few to model)."""
+    counts = frame.group_by(pl.col(column).cast(pl.String)).agg(pl.col(event).sum().alias("n"))
+    return sorted(counts.filter(pl.col("n") < min_events)[column].drop_nulls().to_list())
+
+
+_TERM = re.compile(r"^(?P<cov>[^\[]+)\[(?P<level>.*)\]$")
+
+
+def _split_term(term: str) -> tuple[str, str | None]:
+    m = _TERM.match(term)
+    return (m["cov"], m["level"]) if m else (term, None)
+
+
+def term_label(term: str, reference: str | None = None) -> str:
+    """A model term for a table or forest plot: "age_band[under 1]" → "Age under 1 (vs 5-9)"."""
+    covariate, level = _split_term(term)
+    names = {
+        "age_band": "Age",
+        "sex": "Sex",
+        "disabled": "Disabled",
+        "prior_cpp_seen": "Earlier plan",
+        "primary_need": "Primary need",
+        "ethnicity_group": "Ethnic group",
+        "referral_source": "Referral source",
+    }
+    name = names.get(covariate, covariate.replace("_", " ").capitalize())
+    if level is None:
+        return f"{name} (vs not)" if reference is None else f"{name} (vs {reference})"
+    sex = {"F": "girls", "M": "boys", "U": "unknown"}
+    if covariate == "sex":
+        return f"Sex: {sex.get(level, level)} (vs {sex.get(str(reference), reference)})"
+    return f"{name} {level} (vs {reference})" if reference else f"{name} {level}"
+
+
+def label_terms(table: pl.DataFrame, column: str = "term") -> pl.DataFrame:
+    """Replace model term names with reader labels (see :func:`term_label`)."""
+    refs = table["reference"].to_list() if "reference" in table.columns else [None] * table.height
+    labels = [term_label(t, r) for t, r in zip(table[column].to_list(), refs, strict=True)]
+    return table.with_columns(pl.Series(column, labels, dtype=pl.String))
+
 
 _AGE_PHRASES = {
     "unborn": "unborn children",
@@ -708,6 +966,8 @@ _AGE_PHRASES = {
     "10-15": "children aged 10 to 15",
     "16+": "young people aged 16 or over",
 }
+
+
 _SEX_PHRASES = {"F": "girls", "M": "boys", "U": "children whose sex is not known"}
 
 
@@ -724,14 +984,6 @@ def group_phrase(covariate: str, level: str | None, reference: bool = False) -> 
     if level is None:
         return f"children without {covariate}" if reference else f"children with {covariate}"
     return f"children with {covariate.replace('_', ' ')} {level}"
-
-
-_TERM = re.compile(r"^(?P<cov>[^\[]+)\[(?P<level>.*)\]$")
-
-
-def _split_term(term: str) -> tuple[str, str | None]:
-    m = _TERM.match(term)
-    return (m["cov"], m["level"]) if m else (term, None)
 
 
 def ratio_findings(
@@ -780,9 +1032,137 @@ def ratio_findings(
     return out
 
 
+def curve_at(curve: pl.DataFrame, times: Sequence[float], min_at_risk: int = 10) -> pl.DataFrame:
+    """Estimates of a curve (survival or cumulative incidence) at ``times``, one row per group
+    and time, null where fewer than ``min_at_risk`` were still at risk (disclosure control).
+
+    ``curve`` is a full curve from :mod:`cinresearch.survival`; the value at ``t`` is that of
+    the last curve row at or before ``t`` (a step function), and the number at risk is that of
+    the first row at or after ``t``.
+    """
+    rows = []
+    for (group,), part in curve.group_by("group", maintain_order=True):
+        part = part.sort("time")
+        t = part["time"].cast(pl.Float64).to_list()
+        for x in times:
+            before = [i for i, v in enumerate(t) if v <= x]
+            after = [i for i, v in enumerate(t) if v >= x]
+            i = before[-1] if before else None
+            j = after[0] if after else None
+            at_risk = int(part["at_risk"][j]) if j is not None else 0
+            est = None if i is None else part["estimate"][i]
+            lo = None if i is None else part["lower"][i]
+            hi = None if i is None else part["upper"][i]
+            if at_risk < min_at_risk:
+                est = lo = hi = None
+            rows.append(
+                {"group": group, "time": float(x), "estimate": est, "lower": lo, "upper": hi}
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "group": pl.String,
+            "time": pl.Float64,
+            "estimate": pl.Float64,
+            "lower": pl.Float64,
+            "upper": pl.Float64,
+        },
+    )
+
+
+def curve_table(
+    curve: pl.DataFrame,
+    times: Sequence[float],
+    *,
+    min_at_risk: int = 10,
+    time_labels: Mapping[float, str] | None = None,
+    group_label: str = "Group",
+) -> pl.DataFrame:
+    """Wide table of a curve at ``times``: one row per group, one text column per time with
+    "estimate% (lower to upper)"; "c" where fewer than ``min_at_risk`` remained at risk."""
+    at = curve_at(curve, times, min_at_risk)
+    labels = dict(time_labels or {})
+    rows: dict[str, dict[str, str]] = {}
+    order: list[str] = []
+    for rec in at.iter_rows(named=True):
+        g = rec["group"]
+        if g not in rows:
+            rows[g] = {group_label: g}
+            order.append(g)
+        name = labels.get(rec["time"], f"{rec['time']:g} days")
+        rows[g][name] = format_estimate(rec["estimate"], rec["lower"], rec["upper"])
+    columns = [group_label] + [labels.get(float(t), f"{float(t):g} days") for t in times]
+    return pl.DataFrame([rows[g] for g in order], schema=dict.fromkeys(columns, pl.String))
+
+
+def order_age_bands(frame: pl.DataFrame, column: str = "age_band") -> pl.DataFrame:
+    """Rows in DfE age-band order, other levels (e.g. "Missing") next and "Total" last."""
+    order = {band: i for i, band in enumerate(AGE_BANDS)}
+    rank = (
+        pl.col(column)
+        .cast(pl.String)
+        .replace_strict(order, default=len(order), return_dtype=pl.Int32)
+    )
+    last = (pl.col(column).cast(pl.String) == "Total").cast(pl.Int32)
+    return frame.sort(last, rank, pl.col(column).cast(pl.String))
+
+
+def reconciliation_tables(reconciliation: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A survival frame's reconciliation (:class:`cinresearch.cohorts.SurvivalFrame`) as two
+    additive tables of ``reason, n`` with a ``Total`` row each, ready for secondary suppression:
+
+    * selection — subjects left out (by cohort criterion), those that cannot be analysed (by
+      reason) and those analysed; Total = subjects in the data;
+    * ends — how follow-up ended (event of interest, competing events, censoring reasons);
+      Total = subjects analysed.
+    """
+    selection: list[tuple[str, int]] = []
+    ends: list[tuple[str, int]] = []
+    total_in = analysed = 0
+    for stage, reason, n in reconciliation.iter_rows():
+        if stage == "input":
+            total_in = int(n)
+        elif stage == "not in cohort" and n:
+            selection.append((f"Left out: {reason}", int(n)))
+        elif stage == "excluded" and n:
+            selection.append((f"Cannot be analysed: {reason}", int(n)))
+        elif stage == "rows out":
+            analysed = int(n)
+        elif stage == "end reason" and n:
+            if reason == "outcome":
+                text = "The event of interest"
+            else:
+                kind, _, detail = reason.partition(": ")
+                text = f"{detail[:1].upper()}{detail[1:]} ({kind})" if detail else reason
+            ends.append((text, int(n)))
+    selection.append(("Analysed", analysed))
+    selection.append(("Total", total_in))
+    ends.append(("Total", analysed))
+    schema = {"reason": pl.String, "n": pl.Int64}
+    return (
+        pl.DataFrame(selection, schema=schema, orient="row"),
+        pl.DataFrame(ends, schema=schema, orient="row"),
+    )
+
+
 # --------------------------------------------------------------------------------------------
-# planted effects of the synthetic generator
+# Planted effects of the synthetic generator
 # --------------------------------------------------------------------------------------------
+
+
+SYNTH_EFFECTS_YAML = (
+    Path(__file__).resolve().parent.parent / "data_contracts" / "synth_effects.yaml"
+)
+
+
+def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """The planted effects of the synthetic generator (``data_contracts/synth_effects.yaml``),
+    or ``None`` when the file is absent."""
+    target = Path(path) if path else SYNTH_EFFECTS_YAML
+    if not target.exists():
+        return None
+    data = yaml.safe_load(target.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else None
 
 
 def planted_hazard_ratios(
@@ -837,284 +1217,163 @@ def planted_rereferral_12m(effects: Mapping[str, Any]) -> float | None:
     return prob * within
 
 
-def planted_effects(path: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
-    """The planted effects of the synthetic generator (``data_contracts/synth_effects.yaml``),
-    or ``None`` when the file is absent."""
-    target = Path(path) if path else SYNTH_EFFECTS_YAML
-    if not target.exists():
-        return None
-    data = yaml.safe_load(target.read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else None
-
-
 # --------------------------------------------------------------------------------------------
-# survival helpers
+# Chapter 1: data quality
 # --------------------------------------------------------------------------------------------
 
 
-def model_frame(
-    frame: pl.DataFrame,
-    covariates: Sequence[str],
-    *,
-    event: str = "event",
-    min_events: int = 5,
-    sparse_column: str | None = "age_band",
-    known_sex: bool = True,
-    threshold: int = 5,
-    rounding_base: int | None = None,
-) -> tuple[pl.DataFrame, list[str]]:
-    """The rows a model can use, and sentences saying what was left out and why.
-
-    Drops children whose sex is not known (too few to model, when ``known_sex`` and "sex" is a
-    covariate), rows with a missing covariate, and levels of ``sparse_column`` with fewer than
-    ``min_events`` events (their ratios cannot be estimated). Counts in the sentences pass
-    :func:`count_text` (small numbers are not printed).
-    """
-    notes: list[str] = []
-    out = frame
-    if known_sex and "sex" in covariates:
-        kept = out.filter(pl.col("sex").is_in(["M", "F"]) | pl.col("sex").is_null())
-        if out.height - kept.height:
-            notes.append(
-                f"{count_text(out.height - kept.height, threshold, rounding_base).capitalize()} "
-                "records of "
-                "children whose sex was not known are left out."
-            )
-        out = kept
-    out, dropped = drop_incomplete(out, covariates)
-    if dropped:
-        notes.append(
-            f"{count_text(dropped, threshold, rounding_base).capitalize()} records with a missing "
-            "characteristic are left out."
-        )
-    if sparse_column and sparse_column in covariates:
-        few = sparse_levels(out, sparse_column, event, min_events)
-        if few:
-            out = out.filter(~pl.col(sparse_column).cast(pl.String).is_in(few))
-            notes.append(
-                f"Groups with fewer than {min_events} events are left out: {', '.join(few)}."
-            )
-    return out, notes
+KIND_LABELS = {
+    "cin_xml": "CIN census return (XML)",
+    "ssda903_header": "SSDA903 header (CSV)",
+    "ssda903_episodes": "SSDA903 episodes (CSV)",
+    "npd": "NPD pupil extract (CSV)",
+    "population": "ONS population (CSV)",
+}
 
 
-def label_terms(table: pl.DataFrame, column: str = "term") -> pl.DataFrame:
-    """Replace model term names with reader labels (see :func:`term_label`)."""
-    refs = table["reference"].to_list() if "reference" in table.columns else [None] * table.height
-    labels = [term_label(t, r) for t, r in zip(table[column].to_list(), refs, strict=True)]
-    return table.with_columns(pl.Series(column, labels, dtype=pl.String))
+def _in_scope(record: Any, la_code: str, up_to: int | None) -> bool:
+    if la_code != ENGLAND and record.la_code != la_code:
+        return False
+    return up_to is None or record.census_year is None or int(record.census_year) <= up_to
 
 
-def order_age_bands(frame: pl.DataFrame, column: str = "age_band") -> pl.DataFrame:
-    """Rows in DfE age-band order, other levels (e.g. "Missing") next and "Total" last."""
-    order = {band: i for i, band in enumerate(AGE_BANDS)}
-    rank = (
-        pl.col(column)
-        .cast(pl.String)
-        .replace_strict(order, default=len(order), return_dtype=pl.Int32)
-    )
-    last = (pl.col(column).cast(pl.String) == "Total").cast(pl.Int32)
-    return frame.sort(last, rank, pl.col(column).cast(pl.String))
-
-
-def reconciliation_tables(reconciliation: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """A survival frame's reconciliation (:class:`cinresearch.cohorts.SurvivalFrame`) as two
-    additive tables of ``reason, n`` with a ``Total`` row each, ready for secondary suppression:
-
-    * selection — subjects left out (by cohort criterion), those that cannot be analysed (by
-      reason) and those analysed; Total = subjects in the data;
-    * ends — how follow-up ended (event of interest, competing events, censoring reasons);
-      Total = subjects analysed.
-    """
-    selection: list[tuple[str, int]] = []
-    ends: list[tuple[str, int]] = []
-    total_in = analysed = 0
-    for stage, reason, n in reconciliation.iter_rows():
-        if stage == "input":
-            total_in = int(n)
-        elif stage == "not in cohort" and n:
-            selection.append((f"Left out: {reason}", int(n)))
-        elif stage == "excluded" and n:
-            selection.append((f"Cannot be analysed: {reason}", int(n)))
-        elif stage == "rows out":
-            analysed = int(n)
-        elif stage == "end reason" and n:
-            if reason == "outcome":
-                text = "The event of interest"
-            else:
-                kind, _, detail = reason.partition(": ")
-                text = f"{detail[:1].upper()}{detail[1:]} ({kind})" if detail else reason
-            ends.append((text, int(n)))
-    selection.append(("Analysed", analysed))
-    selection.append(("Total", total_in))
-    ends.append(("Total", analysed))
-    schema = {"reason": pl.String, "n": pl.Int64}
-    return (
-        pl.DataFrame(selection, schema=schema, orient="row"),
-        pl.DataFrame(ends, schema=schema, orient="row"),
-    )
-
-
-def drop_incomplete(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[pl.DataFrame, int]:
-    """Rows with every one of ``columns`` present, and how many were dropped (to report it)."""
-    cols = list(columns)
-    if not cols:
-        return frame, 0
-    kept = frame.drop_nulls(subset=cols)
-    return kept, frame.height - kept.height
-
-
-def sparse_levels(
-    frame: pl.DataFrame, column: str, event: str = "event", min_events: int = 5
-) -> list[str]:
-    """Levels of ``column`` with fewer than ``min_events`` events (too few to model)."""
-    counts = frame.group_by(pl.col(column).cast(pl.String)).agg(pl.col(event).sum().alias("n"))
-    return sorted(counts.filter(pl.col("n") < min_events)[column].drop_nulls().to_list())
-
-
-def curve_at(curve: pl.DataFrame, times: Sequence[float], min_at_risk: int = 10) -> pl.DataFrame:
-    """Estimates of a curve (survival or cumulative incidence) at ``times``, one row per group
-    and time, null where fewer than ``min_at_risk`` were still at risk (disclosure control).
-
-    ``curve`` is a full curve from :mod:`cinresearch.survival`; the value at ``t`` is that of
-    the last curve row at or before ``t`` (a step function), and the number at risk is that of
-    the first row at or after ``t``.
-    """
-    rows = []
-    for (group,), part in curve.group_by("group", maintain_order=True):
-        part = part.sort("time")
-        t = part["time"].cast(pl.Float64).to_list()
-        for x in times:
-            before = [i for i, v in enumerate(t) if v <= x]
-            after = [i for i, v in enumerate(t) if v >= x]
-            i = before[-1] if before else None
-            j = after[0] if after else None
-            at_risk = int(part["at_risk"][j]) if j is not None else 0
-            est = None if i is None else part["estimate"][i]
-            lo = None if i is None else part["lower"][i]
-            hi = None if i is None else part["upper"][i]
-            if at_risk < min_at_risk:
-                est = lo = hi = None
-            rows.append(
-                {"group": group, "time": float(x), "estimate": est, "lower": lo, "upper": hi}
-            )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "group": pl.String,
-            "time": pl.Float64,
-            "estimate": pl.Float64,
-            "lower": pl.Float64,
-            "upper": pl.Float64,
-        },
-    )
-
-
-def format_estimate(
-    estimate: float | None,
-    lower: float | None = None,
-    upper: float | None = None,
-    *,
-    percent: bool = True,
-    decimals: int = 1,
-    missing: str = "c",
-) -> str:
-    """ "12.3% (10.1 to 14.8)" for a probability with its interval; ``missing`` when null."""
-    if estimate is None or estimate != estimate:
-        return missing
-    scale, unit = (100.0, "%") if percent else (1.0, "")
-
-    def one(v: float) -> str:
-        return f"{disclosure.round_half_up(v * scale, decimals=decimals):.{decimals}f}"
-
-    text = f"{one(estimate)}{unit}"
-    if lower is not None and upper is not None and lower == lower and upper == upper:
-        text += f" ({one(lower)} to {one(upper)})"
-    return text
-
-
-def ratio_text(
-    frame: pl.DataFrame, estimate: str, lower: str = "lower", upper: str = "upper"
-) -> pl.Series:
-    """Ratios with their intervals as text, "1.84 (1.13 to 3.00)"; "x" where not estimated."""
-    values = zip(
-        frame[estimate].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True
-    )
-    return pl.Series(
-        estimate,
-        [
-            format_estimate(e, lo, hi, percent=False, decimals=2, missing="x")
-            for e, lo, hi in values
-        ],
-        dtype=pl.String,
-    )
-
-
-def median_text(
-    frame: pl.DataFrame, median: str = "median", lower: str = "lower", upper: str = "upper"
-) -> pl.Series:
-    """Median times (days) with intervals as text, "123 (98 to 150)"; "Not reached" when fewer
-    than half had the event (and "not reached" for an open-ended upper limit)."""
-
-    def one(m: float | None, lo: float | None, hi: float | None) -> str:
-        if m is None:
-            return "Not reached"
-        low = "x" if lo is None else f"{lo:.0f}"
-        high = "not reached" if hi is None else f"{hi:.0f}"
-        return f"{m:.0f} ({low} to {high})"
-
-    rows = zip(frame[median].to_list(), frame[lower].to_list(), frame[upper].to_list(), strict=True)
-    return pl.Series(median, [one(*r) for r in rows], dtype=pl.String)
-
-
-def curve_table(
-    curve: pl.DataFrame,
-    times: Sequence[float],
-    *,
-    min_at_risk: int = 10,
-    time_labels: Mapping[float, str] | None = None,
-    group_label: str = "Group",
+def inputs_frame(
+    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
 ) -> pl.DataFrame:
-    """Wide table of a curve at ``times``: one row per group, one text column per time with
-    "estimate% (lower to upper)"; "c" where fewer than ``min_at_risk`` remained at risk."""
-    at = curve_at(curve, times, min_at_risk)
-    labels = dict(time_labels or {})
-    rows: dict[str, dict[str, str]] = {}
-    order: list[str] = []
-    for rec in at.iter_rows(named=True):
-        g = rec["group"]
-        if g not in rows:
-            rows[g] = {group_label: g}
-            order.append(g)
-        name = labels.get(rec["time"], f"{rec['time']:g} days")
-        rows[g][name] = format_estimate(rec["estimate"], rec["lower"], rec["upper"])
-    columns = [group_label] + [labels.get(float(t), f"{float(t):g} days") for t in times]
-    return pl.DataFrame([rows[g] for g in order], schema=dict.fromkeys(columns, pl.String))
-
-
-def term_label(term: str, reference: str | None = None) -> str:
-    """A model term for a table or forest plot: "age_band[under 1]" → "Age under 1 (vs 5-9)"."""
-    covariate, level = _split_term(term)
-    names = {
-        "age_band": "Age",
-        "sex": "Sex",
-        "disabled": "Disabled",
-        "prior_cpp_seen": "Earlier plan",
-        "primary_need": "Primary need",
-        "ethnicity_group": "Ethnic group",
-        "referral_source": "Referral source",
+    """One row per input in the store's manifest (for one LA: its returns only; with ``up_to``:
+    returns for census years up to it, plus inputs without a census year such as the NPD):
+    ``kind, census_year, la_code, file, children, records_loaded, rejected, flagged, balanced``
+    (``children``: Child records of a CIN return, else null)."""
+    rows = []
+    for r in _as_store(store).inputs():
+        if not _in_scope(r, la_code, up_to):
+            continue
+        counts = r.counts or {}
+        rows.append(
+            {
+                "kind": KIND_LABELS.get(r.kind, r.kind),
+                "census_year": r.census_year,
+                "la_code": r.la_code,
+                "file": r.file,
+                "children": (counts.get("rows") or {}).get("children")
+                if r.kind == "cin_xml"
+                else None,
+                "records_loaded": sum(int(v) for v in (counts.get("rows") or {}).values()),
+                "rejected": int(counts.get("rejected") or 0),
+                "flagged": int(counts.get("flagged") or 0),
+                "balanced": bool(counts.get("balanced", True)),
+            }
+        )
+    schema = {
+        "kind": pl.String,
+        "census_year": pl.Int16,
+        "la_code": pl.String,
+        "file": pl.String,
+        "children": pl.Int64,
+        "records_loaded": pl.Int64,
+        "rejected": pl.Int64,
+        "flagged": pl.Int64,
+        "balanced": pl.Boolean,
     }
-    name = names.get(covariate, covariate.replace("_", " ").capitalize())
-    if level is None:
-        return f"{name} (vs not)" if reference is None else f"{name} (vs {reference})"
-    sex = {"F": "girls", "M": "boys", "U": "unknown"}
-    if covariate == "sex":
-        return f"Sex: {sex.get(level, level)} (vs {sex.get(str(reference), reference)})"
-    return f"{name} {level} (vs {reference})" if reference else f"{name} {level}"
+    return pl.DataFrame(rows, schema=schema)
+
+
+def element_reconciliation(
+    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
+) -> pl.DataFrame:
+    """Records read from the inputs against records loaded plus rejected, by kind of input and
+    element (CIN XML elements such as ``Child``; CSV rows): ``kind, element, inputs, read,
+    loaded, rejected, unaccounted`` (read − loaded − rejected; 0 when everything reconciles)."""
+    totals: dict[tuple[str, str], dict[str, int]] = {}
+    for r in _as_store(store).inputs():
+        if not _in_scope(r, la_code, up_to):
+            continue
+        for element, c in ((r.counts or {}).get("elements") or {}).items():
+            if not isinstance(c, Mapping):
+                continue
+            key = (KIND_LABELS.get(r.kind, r.kind), "record (row)" if element == "row" else element)
+            acc = totals.setdefault(key, {"inputs": 0, "read": 0, "loaded": 0, "rejected": 0})
+            acc["inputs"] += 1
+            for k in ("read", "loaded", "rejected"):
+                acc[k] += int(c.get(k) or 0)
+    rows = [{"kind": k, "element": e, **v} for (k, e), v in totals.items()]
+    schema = {
+        "kind": pl.String,
+        "element": pl.String,
+        "inputs": pl.Int64,
+        "read": pl.Int64,
+        "loaded": pl.Int64,
+        "rejected": pl.Int64,
+    }
+    return (
+        pl.DataFrame(rows, schema=schema)
+        .with_columns(unaccounted=pl.col("read") - pl.col("loaded") - pl.col("rejected"))
+        .sort("kind", "element")
+    )
+
+
+def load_run_frame(store: Store | str | os.PathLike[str]) -> pl.DataFrame:
+    """Files of the latest load run (``reports/load_report.json``): ``file, kind, status,
+    message`` (status: loaded, unchanged, failed or skipped); empty if there is no report."""
+    report = _as_store(store).read_json("reports/load_report.json") or {}
+    rows = [
+        {
+            "file": f.get("file"),
+            "kind": KIND_LABELS.get(f.get("kind") or "", f.get("kind")),
+            "status": f.get("status"),
+            "message": f.get("message"),
+        }
+        for f in report.get("files", [])
+    ]
+    return pl.DataFrame(
+        rows, schema=dict.fromkeys(["file", "kind", "status", "message"], pl.String)
+    )
+
+
+def field_completeness(
+    frame: pl.DataFrame | pl.LazyFrame,
+    fields: Mapping[str, tuple[pl.Expr, pl.Expr]],
+    by: Sequence[str] = ("la_code", "census_year"),
+) -> pl.DataFrame:
+    """Completeness of key fields: for each field, records it applies to and records where it
+    is usable, by ``by``.
+
+    ``fields`` maps a field label to ``(applies, complete)`` boolean expressions (e.g. closure
+    reason applies to closed episodes only). Returns ``*by, field, records, complete, pct``
+    (``pct`` null when no record applies).
+    """
+    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+    parts = []
+    for label, (applies, complete) in fields.items():
+        # flags first (a literal condition broadcasts in with_columns, not inside an agg)
+        flagged = lf.with_columns(
+            __applies=applies.fill_null(False),
+            __complete=applies.fill_null(False) & complete.fill_null(False),
+        )
+        parts.append(
+            flagged.group_by(list(by))
+            .agg(
+                records=pl.col("__applies").sum().cast(pl.Int64),
+                complete=pl.col("__complete").sum().cast(pl.Int64),
+            )
+            .with_columns(field=pl.lit(label))
+        )
+    if not parts:
+        raise ValueError("no fields given")
+    out = pl.concat(parts).collect()
+    return (
+        out.with_columns(
+            pct=pl.when(pl.col("records") > 0).then(100.0 * pl.col("complete") / pl.col("records"))
+        )
+        .select(*by, "field", "records", "complete", "pct")
+        .sort(*by, "field")
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# chapter helpers
+# Chapter 2: journeys
 # --------------------------------------------------------------------------------------------
+
 
 #: Stages of a CIN journey, in order, with the episodes column that marks reaching each one.
 FLOW_STAGES: tuple[tuple[str, pl.Expr], ...] = (
@@ -1226,9 +1485,13 @@ def sample_journeys(
     first_year: int | None = None,
     last_year: int | None = None,
 ) -> pl.DataFrame:
-    """Events of up to ``n`` children for a timeline picture (synthetic data only): children
-    with a child protection plan in an episode referred in the census years given, chosen in
-    a fixed order of their pseudonymous id (so the picture is reproducible)."""
+    """Events of up to ``n`` children for a timeline picture (synthetic data only).
+
+    Children with a child protection plan in an episode referred in census years
+    ``first_year..last_year`` whose whole journey in the LA starts in that window (so the
+    pictures share a time axis), chosen in a fixed order of their pseudonymous id (so the
+    picture is reproducible). Returns their ``events`` rows.
+    """
     eps = episodes.with_columns(_y=census_year_expr("referral_date")).filter(
         pl.col("first_cpp_start").is_not_null()
     )
@@ -1236,190 +1499,16 @@ def sample_journeys(
         eps = eps.filter(pl.col("_y") >= first_year)
     if last_year is not None:
         eps = eps.filter(pl.col("_y") <= last_year)
-    chosen = eps.select("child_id", "la_code").unique().sort("la_code", "child_id").head(n)
-    return events.join(chosen, on=["child_id", "la_code"], how="semi").sort(
-        "la_code", "child_id", "date", "seq"
-    )
-
-
-def field_completeness(
-    frame: pl.DataFrame | pl.LazyFrame,
-    fields: Mapping[str, tuple[pl.Expr, pl.Expr]],
-    by: Sequence[str] = ("la_code", "census_year"),
-) -> pl.DataFrame:
-    """Completeness of key fields: for each field, records it applies to and records where it
-    is usable, by ``by``.
-
-    ``fields`` maps a field label to ``(applies, complete)`` boolean expressions (e.g. closure
-    reason applies to closed episodes only). Returns ``*by, field, records, complete, pct``
-    (``pct`` null when no record applies).
-    """
-    lf = frame.lazy() if isinstance(frame, pl.DataFrame) else frame
-    parts = []
-    for label, (applies, complete) in fields.items():
-        # flags first (a literal condition broadcasts in with_columns, not inside an agg)
-        flagged = lf.with_columns(
-            __applies=applies.fill_null(False),
-            __complete=applies.fill_null(False) & complete.fill_null(False),
+    keys = ["child_id", "la_code"]
+    candidates = eps.select(keys).unique()
+    if first_year is not None:
+        window_start = date(first_year - 1, 4, 1)
+        starts = events.group_by(keys).agg(_first=pl.col("date").min())
+        candidates = candidates.join(starts, on=keys, how="inner").filter(
+            pl.col("_first") >= window_start
         )
-        parts.append(
-            flagged.group_by(list(by))
-            .agg(
-                records=pl.col("__applies").sum().cast(pl.Int64),
-                complete=pl.col("__complete").sum().cast(pl.Int64),
-            )
-            .with_columns(field=pl.lit(label))
-        )
-    if not parts:
-        raise ValueError("no fields given")
-    out = pl.concat(parts).collect()
-    return (
-        out.with_columns(
-            pct=pl.when(pl.col("records") > 0).then(100.0 * pl.col("complete") / pl.col("records"))
-        )
-        .select(*by, "field", "records", "complete", "pct")
-        .sort(*by, "field")
-    )
-
-
-KIND_LABELS = {
-    "cin_xml": "CIN census return (XML)",
-    "ssda903_header": "SSDA903 header (CSV)",
-    "ssda903_episodes": "SSDA903 episodes (CSV)",
-    "npd": "NPD pupil extract (CSV)",
-    "population": "ONS population (CSV)",
-}
-
-
-def _in_scope(record: Any, la_code: str, up_to: int | None) -> bool:
-    if la_code != ENGLAND and record.la_code != la_code:
-        return False
-    return up_to is None or record.census_year is None or int(record.census_year) <= up_to
-
-
-def inputs_frame(
-    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
-) -> pl.DataFrame:
-    """One row per input in the store's manifest (for one LA: its returns only; with ``up_to``:
-    returns for census years up to it, plus inputs without a census year such as the NPD):
-    ``kind, census_year, la_code, file, children, records_loaded, rejected, flagged, balanced``
-    (``children``: Child records of a CIN return, else null)."""
-    rows = []
-    for r in _as_store(store).inputs():
-        if not _in_scope(r, la_code, up_to):
-            continue
-        counts = r.counts or {}
-        rows.append(
-            {
-                "kind": KIND_LABELS.get(r.kind, r.kind),
-                "census_year": r.census_year,
-                "la_code": r.la_code,
-                "file": r.file,
-                "children": (counts.get("rows") or {}).get("children")
-                if r.kind == "cin_xml"
-                else None,
-                "records_loaded": sum(int(v) for v in (counts.get("rows") or {}).values()),
-                "rejected": int(counts.get("rejected") or 0),
-                "flagged": int(counts.get("flagged") or 0),
-                "balanced": bool(counts.get("balanced", True)),
-            }
-        )
-    schema = {
-        "kind": pl.String,
-        "census_year": pl.Int16,
-        "la_code": pl.String,
-        "file": pl.String,
-        "children": pl.Int64,
-        "records_loaded": pl.Int64,
-        "rejected": pl.Int64,
-        "flagged": pl.Int64,
-        "balanced": pl.Boolean,
-    }
-    return pl.DataFrame(rows, schema=schema)
-
-
-def element_reconciliation(
-    store: Store | str | os.PathLike[str], la_code: str = ENGLAND, up_to: int | None = None
-) -> pl.DataFrame:
-    """Records read from the inputs against records loaded plus rejected, by kind of input and
-    element (CIN XML elements such as ``Child``; CSV rows): ``kind, element, inputs, read,
-    loaded, rejected, unaccounted`` (read − loaded − rejected; 0 when everything reconciles)."""
-    totals: dict[tuple[str, str], dict[str, int]] = {}
-    for r in _as_store(store).inputs():
-        if not _in_scope(r, la_code, up_to):
-            continue
-        for element, c in ((r.counts or {}).get("elements") or {}).items():
-            if not isinstance(c, Mapping):
-                continue
-            key = (KIND_LABELS.get(r.kind, r.kind), "record (row)" if element == "row" else element)
-            acc = totals.setdefault(key, {"inputs": 0, "read": 0, "loaded": 0, "rejected": 0})
-            acc["inputs"] += 1
-            for k in ("read", "loaded", "rejected"):
-                acc[k] += int(c.get(k) or 0)
-    rows = [{"kind": k, "element": e, **v} for (k, e), v in totals.items()]
-    schema = {
-        "kind": pl.String,
-        "element": pl.String,
-        "inputs": pl.Int64,
-        "read": pl.Int64,
-        "loaded": pl.Int64,
-        "rejected": pl.Int64,
-    }
-    return (
-        pl.DataFrame(rows, schema=schema)
-        .with_columns(unaccounted=pl.col("read") - pl.col("loaded") - pl.col("rejected"))
-        .sort("kind", "element")
-    )
-
-
-def load_run_frame(store: Store | str | os.PathLike[str]) -> pl.DataFrame:
-    """Files of the latest load run (``reports/load_report.json``): ``file, kind, status,
-    message`` (status: loaded, unchanged, failed or skipped); empty if there is no report."""
-    report = _as_store(store).read_json("reports/load_report.json") or {}
-    rows = [
-        {
-            "file": f.get("file"),
-            "kind": KIND_LABELS.get(f.get("kind") or "", f.get("kind")),
-            "status": f.get("status"),
-            "message": f.get("message"),
-        }
-        for f in report.get("files", [])
-    ]
-    return pl.DataFrame(
-        rows, schema=dict.fromkeys(["file", "kind", "status", "message"], pl.String)
-    )
-
-
-def wide_percentages(
-    long: pl.DataFrame,
-    index: Sequence[str],
-    column: str,
-    value: str = "pct",
-    numerator: str | None = "complete",
-    denominator: str | None = "records",
-) -> tuple[pl.DataFrame, dict[str, tuple[str | None, str | None]], list[str]]:
-    """Pivot a long table of percentages to one column per ``column`` level, keeping each
-    percentage's counts in hidden columns so :func:`show_table` can suppress it with them.
-
-    Returns ``(wide, rate_columns, hide_columns)`` to pass to :func:`show_table`.
-    """
-    levels = long[column].unique(maintain_order=True).to_list()
-    wide = long.pivot(on=column, index=list(index), values=value, aggregate_function="first")
-    spec: dict[str, tuple[str | None, str | None]] = {}
-    hidden: list[str] = []
-    for extra, prefix in ((numerator, "__num: "), (denominator, "__den: ")):
-        if extra is None:
-            continue
-        counts = long.pivot(on=column, index=list(index), values=extra, aggregate_function="first")
-        counts = counts.rename({str(lv): f"{prefix}{lv}" for lv in levels})
-        wide = wide.join(counts, on=list(index), how="left")
-        hidden += [f"{prefix}{lv}" for lv in levels]
-    for lv in levels:
-        spec[str(lv)] = (
-            f"__num: {lv}" if numerator else None,
-            f"__den: {lv}" if denominator else None,
-        )
-    return wide.select(*index, *[str(lv) for lv in levels], *hidden), spec, hidden
+    chosen = candidates.select(keys).sort("la_code", "child_id").head(n)
+    return events.join(chosen, on=keys, how="semi").sort("la_code", "child_id", "date", "seq")
 
 
 def audit_la_expr(key: str = "key") -> pl.Expr:
@@ -1444,6 +1533,11 @@ def merge_audit_summary(audit: pl.DataFrame | pl.LazyFrame, la_code: str = ENGLA
         .sort("table", "column")
         .collect()
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 5: benchmarking
+# --------------------------------------------------------------------------------------------
 
 
 def measure_labels() -> dict[str, str]:
@@ -1597,19 +1691,24 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
+# --------------------------------------------------------------------------------------------
+# Chapter 6: outcomes
+# --------------------------------------------------------------------------------------------
+
+
 #: Primary need codes grouped for analysis (the small categories together).
 NEED_GROUPS = {
     "N1": "Abuse or neglect",
-    "N2": "Child's disability or illness",
-    "N4": "Family in acute stress or dysfunction",
-    "N5": "Family in acute stress or dysfunction",
+    "N2": "Disability or illness",
+    "N4": "Family stress",
+    "N5": "Family stress",
 }
 
 
 def need_group_expr(column: str = "primary_need") -> pl.Expr:
-    """Primary need in four groups: abuse or neglect (N1), child's disability or illness
-    (N2), family in acute stress or dysfunction (N4, N5), other needs (the rest); "Not
-    recorded" when missing."""
+    """Primary need in four groups (short labels for figures): abuse or neglect (N1), the
+    child's disability or illness (N2), family in acute stress or dysfunction ("Family
+    stress": N4, N5), other needs (the rest); "Not recorded" when missing."""
     return (
         pl.when(pl.col(column).is_null())
         .then(pl.lit("Not recorded"))
@@ -1618,11 +1717,14 @@ def need_group_expr(column: str = "primary_need") -> pl.Expr:
                 NEED_GROUPS, default="Other needs", return_dtype=pl.String
             )
         )
+        .alias("need_group")
     )
 
 
 #: Closure reasons of episodes assessed as not in need (not "episodes of need").
 NOT_IN_NEED_CLOSURE_REASONS = ("RC8", "RC9")
+
+
 #: Groups of pupils compared by :func:`education_outcomes`, in display order.
 SCHOOL_GROUPS = ("In need this year", "In need in an earlier year", "Other pupils")
 
@@ -1757,8 +1859,3 @@ def education_outcomes(
         .sort("academic_year", "group")
         .with_columns(pl.col("group").cast(pl.String))
     )
-
-
-def age_band_order() -> list[str]:
-    """DfE age bands in order (for sorting tables)."""
-    return list(AGE_BANDS)

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,20 @@ def stderr_outputs(nb: Any) -> list[str]:
     return found
 
 
+def _kernel_transport(folder: Path) -> dict[str, Any]:
+    """Kernel connection over Unix sockets in a private folder (POSIX), not TCP ports.
+
+    With TCP, a kernel's ports are chosen free and then bound by the kernel process; two
+    kernels starting at the same time (parallel tests, two reports) can pick the same port
+    and one dies with "Address already in use". Sockets under a fresh folder cannot collide.
+    """
+    if os.name != "posix":
+        return {}
+    from traitlets.config import Config
+
+    return {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "k")}})}
+
+
 def run_notebook(
     name: str,
     out_dir: Path,
@@ -125,6 +140,7 @@ def run_notebook(
     started = time.perf_counter()
     env_before = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "Agg"
+    sockets = tempfile.TemporaryDirectory(prefix="cinresearch-kernel-")
     try:
         pm.execute_notebook(
             str(source),
@@ -133,6 +149,7 @@ def run_notebook(
             kernel_name=kernel_name,
             progress_bar=False,
             cwd=str(notebook_dir),
+            **_kernel_transport(Path(sockets.name)),
         )
     except pm.PapermillExecutionError as err:
         raise ReportError(
@@ -140,6 +157,7 @@ def run_notebook(
             f"{err.ename}: {err.evalue}. Partial output kept at {executed}"
         ) from None
     finally:
+        sockets.cleanup()
         if env_before is None:
             os.environ.pop("MPLBACKEND", None)
         else:

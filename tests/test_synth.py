@@ -207,6 +207,15 @@ def test_cla_dates_are_dd_mm_yyyy_and_children_match_cin_ids(clean: Path) -> Non
         tree = etree.parse(str(clean / "cin" / f"cin_{y}_{la}.xml"))
         ids |= {e.text for e in tree.iter("LAchildID")}
     assert set(episodes["CHILD"]) <= ids
+    # 903 episodes of a child are sequential (DEC = next DECOM at most) and never zero-length
+    truth = pl.read_parquet(clean / "truth" / "cla_episodes.parquet").sort(
+        "la_code", "la_child_id", "decom"
+    )
+    chained = truth.with_columns(nxt=pl.col("decom").shift(-1).over("la_code", "la_child_id"))
+    assert (
+        chained.filter(pl.col("nxt").is_not_null() & ~(pl.col("dec") <= pl.col("nxt"))).height == 0
+    )
+    assert truth.filter(pl.col("dec") <= pl.col("decom")).height == 0
     # an episode open at 31 March appears again (same DECOM) in the next year's return
     first = pl.read_csv(clean / "cla" / f"ssda903_2019_{la}_episodes.csv", infer_schema=False)
     second = pl.read_csv(clean / "cla" / f"ssda903_2020_{la}_episodes.csv", infer_schema=False)

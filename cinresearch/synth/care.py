@@ -59,15 +59,13 @@ def cla_episodes_frame(rng: np.random.Generator, care: pl.DataFrame, sim_end: in
     decom = np.where(
         adopt_last, np.maximum(decom, end[row] - rng.integers(90, 300, len(row))), decom
     )
-    # make strictly increasing within a period
-    for _ in range(2):
-        prev = np.r_[NA, decom[:-1]]
-        clash = (pos > 0) & (decom <= prev)
-        decom = np.where(clash, prev + 1, decom)
+    # strictly increasing within a period: running max of (decom - pos) per period, + pos
+    shift = row.astype(np.int64) * 10**7
+    decom = np.maximum.accumulate(decom - pos + shift) - shift + pos
     valid = (decom < end[row]) | (pos == 0)
     # drop placements that would start at/after the period end; the chain closes over them
     keep_rows = np.flatnonzero(valid)
-    row, pos, decom, u = row[keep_rows], pos[keep_rows], decom[keep_rows], u[keep_rows]
+    row, pos, decom = row[keep_rows], pos[keep_rows], decom[keep_rows]
     adopt_last = adopt_last[keep_rows]
     last = np.r_[row[1:] != row[:-1], True]
     dec = np.r_[decom[1:], NA]
@@ -136,7 +134,8 @@ def cla_episodes_frame(rng: np.random.Generator, care: pl.DataFrame, sim_end: in
         np.isin(rne, ["P", "B", "T", "U"]), _pick(rng, CLA_REASON_PLACE_CHANGE, len(row)), ""
     )
 
-    areas = np.array([postcode_area(c) for c in care["la_code"].to_list()])
+    area_of = {code: postcode_area(code) for code in care["la_code"].unique().to_list()}
+    areas = care["la_code"].replace_strict(area_of).to_numpy().astype(str)
     home_post = np.char.add(
         np.char.add(areas.astype(str), rng.integers(1, 30, n).astype(str)),
         np.char.add(" ", rng.integers(0, 10, n).astype(str)),

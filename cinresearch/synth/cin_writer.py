@@ -8,6 +8,8 @@ left out. No date in a return is after its ReferenceDate: later closures, author
 ICPCs, plan ends and targets are blank (the record appears open). Element order is the XSD
 sequence of §1; ``CINPlanDates`` only from 2022, ``Sex`` (M/F/U) instead of
 ``GenderCurrent`` from 2025; booleans are ``0``/``1`` up to 2019 and ``false``/``true`` after.
+An LA with no child to report in a year (possible only for tiny LAs at small scales) gets no
+file that year, since a return needs at least one ``Child``.
 
 The XML text is built column-wise with polars string expressions (bottom-up: reviews → plans →
 episodes → children), so writing is not a Python loop per child.

@@ -132,7 +132,7 @@ def npd_frame(rng: np.random.Generator, world) -> pl.DataFrame:
         .unique()
         .with_columns(cpp_in_year=pl.lit(True))
     )
-    first_need = need.group_by("person_id").agg(first_need_referral=pl.col("referral_date").min())
+    first_need = world.persons.select("person_id", first_need_referral="first_need_referral_date")
 
     cin_pupils = world.persons.filter(pl.col("upn").is_not_null()).select(
         "person_id",

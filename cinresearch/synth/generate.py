@@ -10,6 +10,12 @@ year, never the clock)::
     out/population/population_<year>.csv            0-17 population, mid-year <year>
     out/truth/*.parquet, summary.json[, mess.json]  ground truth for tests (raw synthetic IDs)
 
+Truth covers every episode still open on 1 April of the year before the first census year
+(``truth_window_start`` in summary.json); history before it (burn-in) is summarised in the
+episode columns (previous_cpps, previous_referral_date, rereferral_12m) and in
+persons.first_need_referral_date. ``latent_*`` columns hold the simulated values beyond the
+data end (closure dates, CPP start) and the planted model's latent times.
+
 Only these five sub-folders are (re)created; anything else under ``out`` is left alone.
 """
 
@@ -174,6 +180,7 @@ def generate(
     stable["files"].pop("truth", None)
     stable["data_end"] = world.data_end.isoformat()
     stable["simulation_start"] = world.sim_start.isoformat()
+    stable["truth_window_start"] = world.window_start.isoformat()
     stable["params"] = _params_json(world.params)
     (out / "truth" / "summary.json").write_text(json.dumps(stable, indent=1, sort_keys=True))
     log(f"done in {summary.seconds:.1f}s")

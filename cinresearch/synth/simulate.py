@@ -38,6 +38,8 @@ import polars as pl
 
 from cinresearch.synth import dates as D
 from cinresearch.synth.arrays import NA, date_series, pick
+from cinresearch.synth.care import cla_episodes_frame
+from cinresearch.synth.education import npd_frame
 from cinresearch.synth.ids import make_la_child_ids, make_upns
 from cinresearch.synth.params import (
     AGE_BANDS,
@@ -64,7 +66,11 @@ class SynthWorld:
 
     Frames hold the history *as observable at the data end* (31 March of the last census
     year): later dates are null and later records dropped. ``episodes`` also keeps the
-    latent quantities (``latent_*``, ``cpp_hazard_ratio``) of the planted model.
+    latent quantities (``latent_*``, ``cpp_hazard_ratio``) of the planted model. Burn-in
+    history is summarised, not kept: episodes closed before ``window_start`` (1 April of the
+    year before the first census year) are dropped after their effect on later episodes
+    (previous plans, previous referral, re-referral, first episode of need) was recorded;
+    ``persons`` holds the children under 18 at some point from ``window_start``.
     """
 
     params: SynthParams
@@ -73,6 +79,7 @@ class SynthWorld:
     scale: int
     data_end: date
     sim_start: date
+    window_start: date
     las: pl.DataFrame
     persons: pl.DataFrame
     la_children: pl.DataFrame
@@ -418,6 +425,9 @@ def _round(
         "care_exit": care_exit,
         "has_care": has_care,
     }
+    for key, value in out.items():  # day numbers and small codes fit in 32 / 8 bits
+        if value.dtype == np.int64 and key != "person":
+            out[key] = value.astype(np.int8 if key in ("closure_reason", "care_exit") else np.int32)
     return out, (p[keep], la_next[keep], r_next[keep])
 
 
@@ -626,25 +636,35 @@ def simulate(
     E = {key: np.concatenate([o.pop(key) for o in rounds]) for key in list(rounds[0])}
     del rounds
     order = np.lexsort((E["referral"], E["person"]))
-    E = {key: v[order] for key, v in E.items()}
-    E["episode_id"] = np.arange(len(order))
+    for key in E:  # reorder in place, one array at a time (keeps peak memory down)
+        E[key] = E[key][order]
     stage(f"episodes ({k} rounds)")
 
     _decorate(rng(4), E, P, params)
+    first_need = _history(E, P)
+    # keep what the census years can show: episodes still open on 1 April of the year before
+    # the first census year (earlier history is summarised in the columns _history added)
+    keep_from = D.census_year_start(first_year) - 365
+    keep = E["closure"] >= keep_from
+    for key in E:
+        E[key] = E[key][keep]
+    E["episode_id"] = np.arange(int(keep.sum()))
     codes = la_table["la_code"].to_numpy()
     pairs = pl.DataFrame({"person": E["person"], "la": E["la"]}).unique().sort(["la", "person"])
     la_children = pairs.with_columns(
         la_code=labels(pairs["la"].to_numpy(), list(codes)),
         la_child_id=make_la_child_ids(pairs["la"].to_numpy(), las, rng(5)),
     )
-    persons = _persons_frame(rng(6), P, codes, params)
+    persons = _persons_frame(rng(6), P, codes, params).with_columns(
+        first_need_referral_date=date_series(first_need)
+    )
     stage("identifiers")
 
     frames = _frames(rng(7), E, P, persons, la_children, codes, params, sim_end)
+    # children who could appear in any output: under 18 at some point of the kept window
+    persons = persons.filter(pl.Series(P["b18"] >= keep_from))
     del E, P  # the frames hold everything from here on (keeps peak memory down)
     stage("nested records")
-
-    from cinresearch.synth.care import cla_episodes_frame
 
     cla = cla_episodes_frame(rng(8), frames["care_periods"], sim_end)
     stage("care")
@@ -656,6 +676,7 @@ def simulate(
         scale=scale,
         data_end=D.EPOCH + timedelta(days=sim_end),
         sim_start=D.EPOCH + timedelta(days=sim_start),
+        window_start=D.EPOCH + timedelta(days=keep_from),
         las=la_table,
         persons=persons,
         la_children=la_children.drop("la").rename({"person": "person_id"}),
@@ -665,8 +686,6 @@ def simulate(
         **frames,
     )
     if education:
-        from cinresearch.synth.education import npd_frame
-
         world.npd = npd_frame(rng(9), world)
         stage("education")
     return world
@@ -689,7 +708,17 @@ def _persons_frame(
     first_la = la_codes[P["first_la"]]
     upn = make_upns(first_la, alloc_year, temporary, rng)
     former = (rng.random(n) < params.former_upn_share) & ~no_upn
-    former_upn = make_upns(first_la, alloc_year - 1, np.zeros(n, dtype=bool), rng, 7000)
+    rows = np.flatnonzero(former)
+    former_upn = (
+        pl.repeat(None, n, dtype=pl.String, eager=True)
+        .alias("former_upn")
+        .scatter(
+            rows,
+            make_upns(
+                first_la[rows], alloc_year[rows] - 1, np.zeros(len(rows), dtype=bool), rng, 7000
+            ),
+        )
+    )
     expected = np.where(birth > P["first_referral"], birth + rng.integers(-14, 15, n), NA)
     expected = np.where((expected != NA) & (expected <= P["first_referral"]), birth, expected)
     frame = pl.DataFrame(
@@ -714,8 +743,44 @@ def _persons_frame(
     )
     return frame.with_columns(
         upn=pl.when(pl.Series(no_upn)).then(None).otherwise(pl.col("upn")),
-        former_upn=pl.when(pl.Series(former)).then(pl.col("former_upn")).otherwise(None),
     )
+
+
+def _history(E: dict[str, np.ndarray], P: dict[str, np.ndarray]) -> np.ndarray:
+    """Values that need the child's whole simulated history (added to ``E`` in place).
+
+    Number of previous plans (any LA, plus the pre-history draw), order of the episode within
+    (child, LA), the previous referral there and re-referral within 12 months (previous
+    referral on/after the same day-month a year earlier). Returns each child's first referral
+    date of an episode of need (``NA`` if none).
+    """
+    n = len(E["referral"])
+    cpp_rows = np.flatnonzero(E["cpp"])
+    order = np.lexsort((E["cpp_start"][cpp_rows], E["person"][cpp_rows]))
+    cpp_sorted = cpp_rows[order]
+    person_sorted = E["person"][cpp_sorted]
+    first_of_person = np.r_[True, person_sorted[1:] != person_sorted[:-1]]
+    run_start = np.maximum.accumulate(np.where(first_of_person, np.arange(len(order)), 0))
+    previous = np.zeros(n, dtype=np.int64)
+    previous[cpp_sorted] = np.arange(len(order)) - run_start + P["pre_cpps"][person_sorted]
+    E["previous_cpps"] = previous
+
+    by_la = np.lexsort((E["referral"], E["la"], E["person"]))
+    p_s, l_s = E["person"][by_la], E["la"][by_la]
+    new_group = np.r_[True, (p_s[1:] != p_s[:-1]) | (l_s[1:] != l_s[:-1])]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    order_in_la = np.empty(n, dtype=np.int64)
+    order_in_la[by_la] = np.arange(n) - group_start + 1
+    prev_ref = np.empty(n, dtype=np.int64)
+    prev_ref[by_la] = np.where(new_group, NA, np.r_[NA, E["referral"][by_la][:-1]])
+    E["episode_order"] = order_in_la
+    E["previous_referral"] = prev_ref
+    E["rereferral_12m"] = (prev_ref != NA) & (prev_ref >= D.add_years(E["referral"], -1))
+
+    need = ~E["referral_nfa"] & (E["closure_reason"] < RC["RC8"])
+    first_need = np.full(len(P["birth"]), np.iinfo(np.int64).max)
+    np.minimum.at(first_need, E["person"][need], E["referral"][need])
+    return np.where(first_need == np.iinfo(np.int64).max, NA, first_need)
 
 
 def _frames(
@@ -744,15 +809,7 @@ def _frames(
     )["la_child_id"]
     la_code = labels(E["la"], list(la_codes))
 
-    # CP plans (one per plan episode) and the count of the child's previous plans
-    cpp_rows = np.flatnonzero(E["cpp"])
-    order = np.lexsort((E["cpp_start"][cpp_rows], E["person"][cpp_rows]))
-    cpp_sorted = cpp_rows[order]
-    person_sorted = E["person"][cpp_sorted]
-    first_of_person = np.r_[True, person_sorted[1:] != person_sorted[:-1]]
-    run_start = np.maximum.accumulate(np.where(first_of_person, np.arange(len(order)), 0))
-    prev_by_ep = np.zeros(n, dtype=np.int64)
-    prev_by_ep[cpp_sorted] = np.arange(len(order)) - run_start + P["pre_cpps"][person_sorted]
+    prev_by_ep = E["previous_cpps"]
     cpp_obs = E["cpp"] & (E["cpp_start"] <= sim_end)
 
     age_years = D.age_in_years(P["birth"][E["person"]], E["referral"])
@@ -797,21 +854,10 @@ def _frames(
             "data_end": date_series(np.full(n, sim_end)),
         }
     )
-    # order within (child, LA) and the previous referral there; re-referral within 12 months
-    # = previous referral on/after the same day-month a year earlier
-    by_la = np.lexsort((E["referral"], E["la"], E["person"]))
-    p_s, l_s = E["person"][by_la], E["la"][by_la]
-    new_group = np.r_[True, (p_s[1:] != p_s[:-1]) | (l_s[1:] != l_s[:-1])]
-    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
-    order_in_la = np.empty(n, dtype=np.int64)
-    order_in_la[by_la] = np.arange(n) - group_start + 1
-    prev_ref = np.empty(n, dtype=np.int64)
-    prev_ref[by_la] = np.where(new_group, NA, np.r_[NA, E["referral"][by_la][:-1]])
-    rereferral = (prev_ref != NA) & (prev_ref >= D.add_years(E["referral"], -1))
     ep = ep.with_columns(
-        episode_order=pl.Series(order_in_la, dtype=pl.Int16),
-        previous_referral_date=date_series(prev_ref),
-        rereferral_12m=pl.Series(rereferral),
+        episode_order=pl.Series(E["episode_order"], dtype=pl.Int16),
+        previous_referral_date=date_series(E["previous_referral"]),
+        rereferral_12m=pl.Series(E["rereferral_12m"]),
     )
 
     # assessments
