@@ -1032,6 +1032,71 @@ def ratio_findings(
     return out
 
 
+def gray_tests(
+    frame: pl.DataFrame,
+    groups: Mapping[str, str],
+    *,
+    cause: int = 1,
+    event_type: str = "event_type",
+    min_events: int = 5,
+) -> tuple[pl.DataFrame, list[str]]:
+    """Gray's test of equal cumulative incidence across the levels of each grouping column.
+
+    ``groups`` maps a label ("Age band") to a column. Levels with fewer than ``min_events``
+    events of ``cause`` are left out of that test (a test on a handful of events is not
+    informative, and a group of one or two children makes the variance estimate degenerate);
+    the notes say which. Returns ``comparison, groups, statistic, df, p`` (one row per test
+    with at least two levels left) and the notes.
+    """
+    from cinresearch.survival import gray_test
+
+    rows = []
+    notes = []
+    for label, column in groups.items():
+        flagged = frame.with_columns(_hit=(pl.col(event_type) == cause).cast(pl.Int64))
+        few = sparse_levels(flagged, column, "_hit", min_events)
+        kept = flagged.filter(~pl.col(column).cast(pl.String).is_in(few)).drop("_hit")
+        levels = kept[column].cast(pl.String).n_unique()
+        if few:
+            notes.append(
+                f"{label}: groups with fewer than {min_events} events left out of the test: "
+                f"{', '.join(few)}."
+            )
+        if levels < 2:
+            notes.append(f"{label}: fewer than two groups to compare; no test.")
+            continue
+        test = gray_test(kept, event=event_type, cause=cause, group=column).row(0, named=True)
+        rows.append(
+            {
+                "comparison": label,
+                "groups": levels,
+                "statistic": test["statistic"],
+                "df": test["df"],
+                "p": test["p"],
+            }
+        )
+    schema = {
+        "comparison": pl.String,
+        "groups": pl.Int64,
+        "statistic": pl.Float64,
+        "df": pl.Int64,
+        "p": pl.Float64,
+    }
+    return pl.DataFrame(rows, schema=schema), notes
+
+
+def gray_sentence(tests: pl.DataFrame, notes: Sequence[str] = ()) -> str:
+    """Gray's tests in words: "Gray's test of a difference between age groups: chi-squared
+    7.4 on 5 degrees of freedom, p = 0.195." plus the notes."""
+    parts = [
+        f"Gray's test of a difference between groups ({row['comparison'].lower()}): "
+        f"chi-squared {row['statistic']:.1f} on {row['df']} degrees of freedom, "
+        f"{p_text(row['p'])}."
+        for row in tests.iter_rows(named=True)
+    ]
+    return " ".join([*parts, *notes])
+
+
 def curve_at(curve: pl.DataFrame, times: Sequence[float], min_at_risk: int = 10) -> pl.DataFrame:
     """Estimates of a curve (survival or cumulative incidence) at ``times``, one row per group
     and time, null where fewer than ``min_at_risk`` were still at risk (disclosure control).
@@ -1625,8 +1690,13 @@ def funnel_figure(
     if points.is_empty():
         return None, note or "no LA values"
     target = float(national["value"][0])
+    # limits drawn from half the smallest LA's size (the funnel's mouth is uninformative
+    # below it) to a little past the largest; binomial limits need whole denominators
+    low = max(1.0, float(points["denominator"].min()) * 0.5)
     top = float(points["denominator"].max()) * 1.1
-    grid = [max(1.0, top * i / 200) for i in range(1, 201)]
+    grid = [low + (top - low) * i / 199 for i in range(200)]
+    if kind == "proportion":
+        grid = sorted({float(round(x)) for x in grid})
     limits = benchmarking.funnel_limits(target, grid, kind=kind)
     highlight = la_code if la_code in points["la_code"].to_list() else None
     if la_code != ENGLAND and highlight is None:

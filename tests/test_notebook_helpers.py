@@ -790,3 +790,33 @@ def test_education_outcomes_by_hand():
     y2019 = out.filter(pl.col("academic_year") == 2019)
     assert y2019["group"].to_list() == ["Other pupils"]
     assert nb.education_outcomes(npd, episodes, [2020], la_code="890").is_empty()
+
+
+def test_gray_tests_leave_out_groups_with_few_events():
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    n = 200
+    group = np.where(np.arange(n) < 100, "A", "B")
+    time = rng.exponential(np.where(group == "A", 100, 200)).round() + 1
+    frame = pl.DataFrame(
+        {
+            "duration": np.concatenate([time, [5.0, 9.0]]).astype(int),
+            "event_type": np.concatenate([rng.choice([1, 2], n), [1, 0]]),
+            "band": np.concatenate([group, ["tiny", "tiny"]]),
+        }
+    )
+    tests, notes = nb.gray_tests(frame, {"Band": "band"}, min_events=5)
+    assert tests["groups"].to_list() == [2] and tests["df"].to_list() == [1]
+    assert notes == ["Band: groups with fewer than 5 events left out of the test: tiny."]
+    # the test on the groups kept is survival.gray_test on those rows
+    from cinresearch.survival import gray_test
+
+    expected = gray_test(frame.filter(pl.col("band") != "tiny"), group="band")
+    assert tests["statistic"][0] == pytest.approx(expected["statistic"][0])
+    sentence = nb.gray_sentence(tests, notes)
+    assert sentence.startswith("Gray's test of a difference between groups (band): chi-squared")
+    assert sentence.endswith("left out of the test: tiny.")
+    one = frame.filter(pl.col("band") == "A")
+    tests, notes = nb.gray_tests(one, {"Band": "band"})
+    assert tests.is_empty() and notes == ["Band: fewer than two groups to compare; no test."]
