@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,30 +117,21 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def read_file(
-    path: Path, kind: str, key: Pseudonymiser, on_bytes: Callable[[int], None] | None = None
+    path: Path,
+    kind: str,
+    key: Pseudonymiser,
+    on_bytes: Callable[[int], None] | None = None,
+    cin_workers: int | None = None,
 ) -> LoadedInput:
-    """Read one file of a known kind (raises InputFileError / CinFileError for file-level faults)."""
+    """Read one file of a known kind (raises InputFileError / CinFileError for file-level faults).
+
+    ``cin_workers``: processes for parsing one large CIN file (default: automatic).
+    """
     if kind == "cin_xml":
         from cinresearch.io.cin_xml import read_cin_xml
 
-        load = read_cin_xml(path, key, on_bytes=on_bytes)
-        header = load.header
-        return LoadedInput(
-            source_key=f"cin_{header.census_year}_{header.la_code}",
-            kind=kind,
-            file=path.name,
-            census_year=header.census_year,
-            la_code=header.la_code,
-            tables=load.tables,
-            rejects=load.rejects,
-            counts=load.counts(),
-            detail={
-                "detected": load.detected,
-                "header_notes": header.notes,
-                "elements_seen": load.elements_seen,
-                "key_id": key.key_id,
-            },
-        )
+        load = read_cin_xml(path, key, on_bytes=on_bytes, workers=cin_workers)
+        return _cin_loaded(path, load, key)
     if kind in ("ssda903_header", "ssda903_episodes"):
         from cinresearch.io.ssda903 import read_ssda903
 
@@ -154,6 +147,26 @@ def read_file(
     raise InputFileError(path, None, f"unknown input kind {kind!r}")
 
 
+def _cin_loaded(path: Path, load: Any, key: Pseudonymiser) -> LoadedInput:
+    header = load.header
+    return LoadedInput(
+        source_key=f"cin_{header.census_year}_{header.la_code}",
+        kind="cin_xml",
+        file=path.name,
+        census_year=header.census_year,
+        la_code=header.la_code,
+        tables=load.tables,
+        rejects=load.rejects,
+        counts=load.counts(),
+        detail={
+            "detected": load.detected,
+            "header_notes": header.notes,
+            "elements_seen": load.elements_seen,
+            "key_id": key.key_id,
+        },
+    )
+
+
 def load_paths(
     paths: Iterable[str | os.PathLike[str]],
     store: Store,
@@ -161,50 +174,126 @@ def load_paths(
     *,
     progress: bool = True,
     force: bool = False,
+    workers: int | None = None,
 ) -> LoadReport:
-    """Load files/folders into ``store``; returns a report (see module docstring)."""
+    """Load files/folders into ``store``; returns a report (see module docstring).
+
+    Several files are read in parallel (``workers`` processes, default up to 4 cores), and
+    committed one at a time in file order, so the store and report do not depend on which
+    worker finished first.
+    """
     files = expand_paths(paths)
     with store.writer_lock():
-        return _load_files(files, store, key, progress=progress, force=force)
+        return _load_files(files, store, key, progress=progress, force=force, workers=workers)
+
+
+@dataclass
+class _FileResult:
+    """What reading one file gave: a LoadedInput, or a file-level failure message."""
+
+    path: Path
+    kind: str | None
+    digest: str | None
+    loaded: LoadedInput | None = None
+    error: str | None = None
+
+
+def _read_one(
+    path: Path,
+    key: Pseudonymiser,
+    cin_workers: int | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> _FileResult:
+    """Sniff, hash and read one file (runs in a worker process when loading in parallel)."""
+    from cinresearch.io.cin_xml import CinFileError
+
+    kind = sniff_kind(path)
+    if kind is None:
+        return _FileResult(
+            path,
+            None,
+            None,
+            error=f"{path.name}: not a recognised input (CIN XML, SSDA903 header/episodes, "
+            "NPD or population CSV): check its header row",
+        )
+    digest = sha256_file(path)
+    try:
+        loaded = read_file(path, kind, key, on_bytes, cin_workers)
+    except (CinFileError, InputFileError) as err:
+        return _FileResult(path, kind, digest, error=str(err))
+    return _FileResult(path, kind, digest, loaded=loaded)
+
+
+def _results(
+    files: list[Path], key: Pseudonymiser, workers: int, advance: Callable[[int, str], None]
+) -> Iterator[_FileResult]:
+    """Read files in order; with several workers, read ahead in other processes."""
+    if workers > 1 and len(files) >= 2:
+        done_files = 0
+        try:
+            for result in _parallel_results(files, key, workers, advance):
+                done_files += 1
+                yield result
+            return
+        except BrokenProcessPool:
+            # worker processes could not start (e.g. an interactive __main__): read the rest here
+            files = files[done_files:]
+    for path in files:
+        done = 0
+
+        def on_bytes(n: int, _name: str = path.name) -> None:
+            nonlocal done
+            done += n
+            advance(n, _name)
+
+        result = _read_one(path, key, None, on_bytes)
+        advance(path.stat().st_size - done, path.name)
+        yield result
+
+
+def _parallel_results(
+    files: list[Path], key: Pseudonymiser, workers: int, advance: Callable[[int, str], None]
+) -> Iterator[_FileResult]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    window = 2 * workers  # bounded read-ahead keeps memory flat over hundreds of files
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        pending = deque()
+        queue = iter(files)
+        for path in queue:
+            pending.append(pool.submit(_read_one, path, key, 1))
+            if len(pending) >= window:
+                break
+        while pending:
+            result = pending.popleft().result()
+            advance(result.path.stat().st_size, result.path.name)
+            yield result
+            nxt = next(queue, None)
+            if nxt is not None:
+                pending.append(pool.submit(_read_one, nxt, key, 1))
 
 
 def _load_files(
-    files: list[Path], store: Store, key: Pseudonymiser, *, progress: bool, force: bool
+    files: list[Path],
+    store: Store,
+    key: Pseudonymiser,
+    *,
+    progress: bool,
+    force: bool,
+    workers: int | None = None,
 ) -> LoadReport:
-    from cinresearch.io.cin_xml import CinFileError
-
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4)
     outcomes: list[FileOutcome] = []
     total_bytes = sum(f.stat().st_size for f in files)
     with _progress(progress, total_bytes) as advance:
-        for path in files:
-            kind = sniff_kind(path)
-            if kind is None:
-                outcomes.append(
-                    FileOutcome(
-                        path.name,
-                        None,
-                        "failed",
-                        f"{path.name}: not a recognised input (CIN XML, SSDA903 header/episodes, "
-                        "NPD or population CSV): check its header row",
-                    )
-                )
-                advance(path.stat().st_size, path.name)
+        for result in _results(files, key, workers, advance):
+            path, kind, loaded = result.path, result.kind, result.loaded
+            if loaded is None:
+                outcomes.append(FileOutcome(path.name, kind, "failed", result.error or ""))
                 continue
-            digest = sha256_file(path)
-            try:
-                done = 0
-
-                def on_bytes(n: int, _name: str = path.name) -> None:
-                    nonlocal done
-                    done += n
-                    advance(n, _name)
-
-                loaded = read_file(path, kind, key, on_bytes)
-                advance(path.stat().st_size - done, path.name)
-            except (CinFileError, InputFileError) as err:
-                outcomes.append(FileOutcome(path.name, kind, "failed", str(err)))
-                continue
-            if not force and store.has_input(loaded.source_key, digest):
+            if not force and store.has_input(loaded.source_key, result.digest):
                 outcomes.append(
                     FileOutcome(
                         path.name,
@@ -221,7 +310,7 @@ def _load_files(
             store.commit_input(
                 loaded.source_key,
                 file=path.name,
-                sha256=digest,
+                sha256=result.digest,
                 kind=kind,
                 frames=frames,
                 census_year=loaded.census_year,
