@@ -22,6 +22,7 @@ import polars as pl
 from cinresearch.pseudonymise import Pseudonymiser
 from cinresearch.store import Store, sha256_file
 
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 KINDS = ("cin_xml", "ssda903_header", "ssda903_episodes", "npd", "population")
 
 
@@ -283,10 +284,11 @@ def _load_files(
     force: bool,
     workers: int | None = None,
 ) -> LoadReport:
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 4)
-    outcomes: list[FileOutcome] = []
     total_bytes = sum(f.stat().st_size for f in files)
+    if workers is None:
+        # worker processes cost ~2 s to start: worth it only for large loads
+        workers = min(os.cpu_count() or 1, 4) if total_bytes >= PARALLEL_MIN_BYTES else 1
+    outcomes: list[FileOutcome] = []
     with _progress(progress, total_bytes) as advance:
         for result in _results(files, key, workers, advance):
             path, kind, loaded = result.path, result.kind, result.loaded
