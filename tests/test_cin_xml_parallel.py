@@ -86,3 +86,23 @@ def test_parallel_parse_reports_strays_with_file_lines(tmp_path: Path) -> None:
     assert seq.select("line", "record").equals(par.select("line", "record"))
     lines = path.read_text(encoding="utf-8").splitlines()
     assert "<CINdetails/>" in lines[seq["line"][0] - 1]
+
+
+def test_parallel_file_loading_gives_the_same_store(tmp_path: Path) -> None:
+    """Files read in worker processes are committed in file order: same tables as one process."""
+    from cinresearch.io.loader import load_paths
+    from cinresearch.store import Store
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        source = _many_children(tmp_path, 10 + i).read_text(encoding="utf-8")
+        (folder / f"r{i}.xml").write_text(source.replace("<LEA>999</LEA>", f"<LEA>99{i}</LEA>"))
+    key = load_key(demo=True)
+    one = load_paths([folder], Store(tmp_path / "one"), key, progress=False, workers=1)
+    two = load_paths([folder], Store(tmp_path / "two"), key, progress=False, workers=2)
+    assert [o.status for o in one.outcomes] == [o.status for o in two.outcomes] == ["loaded"] * 3
+    for table in ("children", "referrals", "cpp_reviews", "rejects"):
+        assert Store(tmp_path / "one").read(table).equals(Store(tmp_path / "two").read(table)), (
+            table
+        )
