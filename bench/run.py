@@ -659,7 +659,9 @@ def stage_liiatools(run: Run, n: int, ours_n: Measured | None) -> dict[str, Any]
         )
     good = [p for p in points if "liiatools" in p]
     result: dict[str, Any] = {"points": points}
-    if good and max(p["children"] for p in good) < n:
+    if len(good) == 1 and good[0]["children"] < n:
+        print("liiatools: one size measured, too few to extrapolate (give two or more sizes)")
+    if len(good) >= 2 and max(p["children"] for p in good) < n:
         xs = [float(p["children"]) for p in good]
         a, b = _fit_line(xs, [p["liiatools"]["wall_s"] for p in good])
         ac, bc = _fit_line(xs, [p["liiatools"]["cpu_s"] for p in good])

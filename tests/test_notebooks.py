@@ -62,10 +62,10 @@ def _build_store(root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def synthetic(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def synthetic(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     """Folder with ``synth/`` (files and truth) and ``store/`` (loaded and built), built once."""
     base = tmp_path_factory.getbasetemp()
-    if worker_id != "master":  # xdist: share one store between the workers
+    if hasattr(request.config, "workerinput"):  # xdist: share one store between the workers
         base = base.parent
     root = base / "notebook_store"
     with _locked(base / "notebook_store.lock"):
