@@ -289,7 +289,9 @@ def plot_survival(
             top = float(top) if top is not None else 1.0
             ax.set_ylim(0, min(1.0, max(0.05, top * 1.1)))
         if percent:
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+            # ticks on whole percentages so labels never round (2.5% shown as "2%")
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
         ax.set_ylabel(
             ylabel or ("Proportion without event" if kind == "survival" else "Cumulative incidence")
         )

@@ -828,12 +828,24 @@ def gray_test(
     asymptotically equivalent to Gray's martingale variance; so statistics agree with
     ``cmprsk::cuminc`` in large samples but are not digit-identical to it. With no competing
     events the score equals the log-rank O − E. Returns ``[statistic, df, p, test]``.
+
+    Small groups: the jackknife variance is unstable when a group has very few events of the
+    cause (seen: chi-squared 549 against a log-rank 4.1 with groups of 1 and 5 subjects), so a
+    ``UserWarning`` names any group with fewer than 5 events; merge or drop such groups.
     """
     dur, st, ent, g, k, sc = _prepare_test(frame, duration, event, group, entry, strata, False)
     present = np.unique(g)
     K = len(present)
     if K < 2:
         return _test_frame(float("nan"), 0, "Gray")
+    events_by_group = np.bincount(g[st == cause], minlength=k)[present]
+    if (events_by_group < 5).any():
+        warnings.warn(
+            f"gray_test: {int((events_by_group < 5).sum())} group(s) have fewer than 5 events of "
+            f"cause {cause}; the variance is unstable there — merge or drop small groups",
+            UserWarning,
+            stacklevel=2,
+        )
     remap = np.searchsorted(present, g)
     z = np.zeros(K - 1)
     V = np.zeros((K - 1, K - 1))

@@ -368,8 +368,11 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
 
     first = Store(tmp_path / "s")
     second = Store(tmp_path / "s")
-    with first.writer_lock():
-        with pytest.raises(StoreBusyError, match="another load or build"), second.writer_lock():
-            pass
+    with (
+        first.writer_lock(),
+        pytest.raises(StoreBusyError, match="another load or build"),
+        second.writer_lock(),
+    ):
+        pass
     with second.writer_lock():  # released: the next writer gets in
         pass
