@@ -151,8 +151,16 @@ def synth(
 
     first, last = _years(years)
     summary = generate(out, las=las, years=(first, last), scale=scale, seed=seed, mess=mess)
-    console.print(f"[green]wrote[/] synthetic data to {out}")
-    console.print(summary)
+    files = ", ".join(f"{n} {kind}" for kind, n in summary.files.items())
+    size_mb = sum(summary.bytes.values()) / 1e6
+    console.print(
+        f"wrote synthetic data to {out}: {files} files, {size_mb:,.0f} MB; "
+        f"{summary.n_episodes:,} episodes of {summary.n_children:,} children in "
+        f"{len(summary.la_codes)} LAs, census years {first}-{last} (seed {seed}); "
+        f"planted effects: data_contracts/synth_effects.yaml",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -177,7 +185,22 @@ def build(
     except StoreBusyError as err:
         _error(str(err))
         raise typer.Exit(2) from None
-    console.print(report)
+    table = Table(title=f"Journeys built — {store}")
+    table.add_column("derived table")
+    table.add_column("rows", justify="right")
+    for name, rows in report.outputs.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    failed = [c["check"] for c in report.checks if not c["ok"]]
+    console.print(
+        f"{len(report.checks)} reconciliation checks, {len(failed)} failed; "
+        f"{sum(report.timings_s.values()):.1f} s; details in {store / 'reports' / 'build_report.json'}",
+        markup=False,
+        highlight=False,
+    )
+    if failed:
+        _error(f"reconciliation failed: {', '.join(failed)}")
+        raise typer.Exit(1)
 
 
 @app.command()
