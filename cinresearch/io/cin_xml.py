@@ -36,6 +36,7 @@ from lxml import etree
 
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
+from cinresearch.io.errors import CinFileError
 from cinresearch.pseudonymise import Pseudonymiser, upn_is_valid
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
@@ -97,17 +98,6 @@ CPP_FIELDS = {
     "NumberOfPreviousCPP": "previous_cpps",
 }
 CONTAINERS = {"ChildIdentifiers", "ChildCharacteristics"}
-
-
-class CinFileError(Exception):
-    """A file-level problem: the file cannot be read as a CIN return. Names file and line."""
-
-    def __init__(self, path: str | os.PathLike[str], line: int | None, message: str):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{Path(path).name}:{line}" if line else Path(path).name
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass

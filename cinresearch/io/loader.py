@@ -19,22 +19,12 @@ from typing import Any
 
 import polars as pl
 
+from cinresearch.io.errors import InputFileError
 from cinresearch.pseudonymise import Pseudonymiser
 from cinresearch.store import Store, sha256_file
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 KINDS = ("cin_xml", "ssda903_header", "ssda903_episodes", "npd", "population")
-
-
-class InputFileError(Exception):
-    """A file-level problem in any input (names the file, line and reason)."""
-
-    def __init__(self, path: str | os.PathLike[str], line: int | None, message: str):
-        self.path = str(path)
-        self.line = line
-        self.message = message
-        where = f"{Path(path).name}:{line}" if line else Path(path).name
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass
@@ -206,8 +196,6 @@ def _read_one(
     on_bytes: Callable[[int], None] | None = None,
 ) -> _FileResult:
     """Sniff, hash and read one file (runs in a worker process when loading in parallel)."""
-    from cinresearch.io.cin_xml import CinFileError
-
     kind = sniff_kind(path)
     if kind is None:
         return _FileResult(
@@ -220,7 +208,7 @@ def _read_one(
     digest = sha256_file(path)
     try:
         loaded = read_file(path, kind, key, on_bytes, cin_workers)
-    except (CinFileError, InputFileError) as err:
+    except InputFileError as err:  # CinFileError included
         return _FileResult(path, kind, digest, error=str(err))
     return _FileResult(path, kind, digest, loaded=loaded)
 
