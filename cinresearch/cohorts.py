@@ -1163,7 +1163,7 @@ def _reconcile(
     rows += [("end reason", reason, n) for reason, n in sorted(end_counts.items())]
     if n_subjects != sum(removed_counts.values()) + in_cohort.height or (
         in_cohort.height != excluded.height + frame.height
-    ):  # pragma: no cover - an internal bug, not a data problem
+    ):  # an internal bug, not a data problem (tests/test_reconciliation_breaks.py)
         raise AssertionError("survival frame reconciliation does not add up")
     return pl.DataFrame(
         rows, schema={"stage": pl.String, "reason": pl.String, "n": pl.Int64}, orient="row"
