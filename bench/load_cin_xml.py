@@ -11,6 +11,7 @@ its peak RSS is measured alone; results are appended to bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -110,12 +111,12 @@ def make_file(children: int) -> Path:
 
 def _measure(path: Path) -> None:
     """Run in a subprocess: load and print JSON timings."""
-    from cinresearch.io.cin_xml import read_cin_xml
-    from cinresearch.pseudonymise import load_key
-
     import threading
 
     import psutil
+
+    from cinresearch.io.cin_xml import read_cin_xml
+    from cinresearch.pseudonymise import load_key
 
     tree_peak = [0]
 
@@ -124,10 +125,8 @@ def _measure(path: Path) -> None:
         while True:
             total = me.memory_info().rss
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
             tree_peak[0] = max(tree_peak[0], total)
             time.sleep(0.05)
 
