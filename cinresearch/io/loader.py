@@ -246,7 +246,7 @@ def _parallel_results(
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    window = 2 * workers  # bounded read-ahead keeps memory flat over hundreds of files
+    window = workers + 1  # bounded read-ahead keeps memory flat over hundreds of files
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         pending = deque()
         queue = iter(files)
