@@ -273,13 +273,14 @@ def census_window(census_year: int) -> tuple[dt.date, dt.date]:
 
 
 def age_at(birth_date: pl.Expr, reference: pl.Expr | dt.date) -> pl.Expr:
-    """Completed years of age at ``reference`` (a 29 February birthday falls on 1 March)."""
+    """Completed years of age at ``reference`` (a 29 February birthday falls on 1 March).
+
+    The same rule as the journeys' ``age_at_referral`` (one implementation: ``age_in_years``).
+    """
+    from cinresearch.journeys.episodes import age_in_years
+
     ref = reference if isinstance(reference, pl.Expr) else pl.lit(reference, dtype=pl.Date)
-    years = ref.dt.year().cast(pl.Int32) - birth_date.dt.year().cast(pl.Int32)
-    before_birthday = (ref.dt.month() < birth_date.dt.month()) | (
-        (ref.dt.month() == birth_date.dt.month()) & (ref.dt.day() < birth_date.dt.day())
-    )
-    return years - before_birthday.cast(pl.Int32)
+    return age_in_years(birth_date, ref).cast(pl.Int32)
 
 
 def age_band_expr(
@@ -288,28 +289,13 @@ def age_band_expr(
     """DfE age band at ``reference``: unborn, under 1, 1-4, 5-9, 10-15, 16+ (or unknown).
 
     Unborn = no birth date but an expected birth date, or a birth date after the reference date.
-    Unknown = neither date.
+    Unknown = neither date. Bands come from the journeys' ``age_band_expr`` (one definition).
     """
+    from cinresearch.journeys.episodes import age_band_expr as band_at
+
     ref = reference if isinstance(reference, pl.Expr) else pl.lit(reference, dtype=pl.Date)
-    age = age_at(birth_date, ref)
     expected = expected_birth_date if expected_birth_date is not None else pl.lit(None, pl.Date)
-    return (
-        pl.when(birth_date.is_null() & expected.is_not_null())
-        .then(pl.lit("unborn"))
-        .when(birth_date.is_null())
-        .then(pl.lit("unknown"))
-        .when(birth_date > ref)
-        .then(pl.lit("unborn"))
-        .when(age < 1)
-        .then(pl.lit("under 1"))
-        .when(age <= 4)
-        .then(pl.lit("1-4"))
-        .when(age <= 9)
-        .then(pl.lit("5-9"))
-        .when(age <= 15)
-        .then(pl.lit("10-15"))
-        .otherwise(pl.lit("16+"))
-    )
+    return band_at(age_at(birth_date, ref), birth_date, expected, ref).fill_null("unknown")
 
 
 def working_day_band_expr(working_days: pl.Expr, bands: Sequence[Mapping[str, Any]]) -> pl.Expr:
