@@ -481,12 +481,9 @@ def age_expr(birth: str | pl.Expr, at: str | pl.Expr) -> pl.Expr:
 
     A 29 February birthday counts as reached on 1 March in non-leap years.
     """
-    b, a = _col(birth), _col(at)
-    years = a.dt.year().cast(pl.Int32) - b.dt.year().cast(pl.Int32)
-    before_birthday = (a.dt.month() < b.dt.month()) | (
-        (a.dt.month() == b.dt.month()) & (a.dt.day() < b.dt.day())
-    )
-    return (years - before_birthday.cast(pl.Int32)).cast(pl.Int16)
+    from cinresearch.journeys.episodes import age_in_years  # one implementation of the rule
+
+    return age_in_years(_col(birth), _col(at))
 
 
 def birthday_expr(birth: str | pl.Expr, years: int = 18) -> pl.Expr:
