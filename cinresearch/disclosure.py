@@ -217,23 +217,7 @@ def format_count(
     raw = pl.col(value) if isinstance(value, str) else value
     v = _numeric(raw)
     shown = v if rounding_base is None else _half_up_expr(v, float(rounding_base), None)
-    digits = _fixed_point_string(_scaled_half_up_int(shown, 0), 0)
-    supp = suppressed if isinstance(suppressed, pl.Expr) else pl.lit(bool(suppressed))
-    return (
-        pl.when(_existing_symbol(raw).is_not_null())
-        .then(_existing_symbol(raw))
-        .when(v.is_null())
-        .then(pl.lit(symbols.not_available))
-        .when(v.is_nan())
-        .then(pl.lit(symbols.not_applicable))
-        .when(supp.fill_null(False))
-        .then(pl.lit(symbols.confidential))
-        .when(v == 0)
-        .then(pl.lit(symbols.zero))
-        .when(_scaled_half_up_int(shown, 0) == 0)
-        .then(pl.lit(symbols.low))
-        .otherwise(digits)
-    )
+    return _display(raw, v, _scaled_half_up_int(shown, 0), 0, suppressed, symbols)
 
 
 def format_rate(
@@ -250,7 +234,19 @@ def format_rate(
     """
     raw = pl.col(value) if isinstance(value, str) else value
     v = _numeric(raw)
-    k = _scaled_half_up_int(v, decimals)
+    return _display(raw, v, _scaled_half_up_int(v, decimals), decimals, suppressed, symbols)
+
+
+def _display(
+    raw: pl.Expr,
+    v: pl.Expr,
+    k: pl.Expr,
+    decimals: int,
+    suppressed: pl.Expr | bool,
+    symbols: Symbols,
+) -> pl.Expr:
+    """The symbol cascade shared by counts and rates: ``k`` is the value scaled to an integer
+    at ``decimals`` places (after any rounding to a base)."""
     supp = suppressed if isinstance(suppressed, pl.Expr) else pl.lit(bool(suppressed))
     return (
         pl.when(_existing_symbol(raw).is_not_null())
