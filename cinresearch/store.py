@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,28 +41,16 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+@contextlib.contextmanager
+def _atomic_target(path: Path):
+    """Yield a temporary path beside ``path``; on success fsync it and rename it into place.
 
-
-def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
-    """Write a frame to Parquet atomically (temporary file, fsync, rename)."""
+    On any failure the temporary file is removed and ``path`` is left as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        frame.write_parquet(tmp, compression="zstd", statistics=True)
+        yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -71,6 +58,18 @@ def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to ``path`` via a temporary file in the same folder and an atomic rename."""
+    with _atomic_target(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
+    """Write a frame to Parquet atomically (temporary file, fsync, rename)."""
+    with _atomic_target(path) as tmp:
+        frame.write_parquet(tmp, compression="zstd", statistics=True)
 
 
 class StoreBusyError(RuntimeError):
