@@ -51,6 +51,19 @@ class Pseudonymiser:
         """Pseudonymous UPN (upper-cased and stripped first)."""
         return self._digest("upn", upn.strip().upper())
 
+    def child_ids(self, la_code: str, la_child_ids: list[str | None]) -> list[str | None]:
+        """:meth:`child_id` for many ids of one LA (None stays None); same digests, faster."""
+        base = hmac.new(self.key, f"child\x1f{la_code}\x1f".encode(), hashlib.sha256)
+        out: list[str | None] = []
+        for value in la_child_ids:
+            if value is None:
+                out.append(None)
+                continue
+            h = base.copy()
+            h.update(value.strip().encode())
+            out.append(h.hexdigest()[:DIGEST_CHARS])
+        return out
+
     def episode_id(self, child_id: str, referral_date: str) -> str:
         return self._digest("episode", f"{child_id}\x1f{referral_date}")
 

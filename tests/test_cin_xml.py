@@ -843,11 +843,13 @@ def test_parallel_parse_matches_sequential_including_rejects(demo_key, tmp_path,
         return result
 
     monkeypatch.setattr(cin_xml_parallel, "parse_parallel", spy)
-    sequential = read_cin_xml(path, demo_key, workers=1)
-    parallel = read_cin_xml(path, demo_key, workers=2)
-    assert used == [True]
-    for table in CIN_TABLES:
-        assert_frame_equal(sequential.tables[table], parallel.tables[table])
-    assert_frame_equal(sequential.rejects, parallel.rejects)
-    assert_frame_equal(sequential.reconciliation, parallel.reconciliation)
+    sequential = read_cin_xml(path, demo_key, workers=1, columnar=False)
+    assert used == []
+    for workers, columnar in ((2, False), (2, True), (1, True)):
+        parallel = read_cin_xml(path, demo_key, workers=workers, columnar=columnar)
+        for table in CIN_TABLES:
+            assert_frame_equal(sequential.tables[table], parallel.tables[table])
+        assert_frame_equal(sequential.rejects, parallel.rejects)
+        assert_frame_equal(sequential.reconciliation, parallel.reconciliation)
+    assert used == [True, True, True]
     assert sequential.rejects.filter(pl.col("rule") == "schema:misplaced_element").height == 1

@@ -34,7 +34,7 @@ def _many_children(tmp_path: Path, n: int) -> Path:
 def test_parallel_parse_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _many_children(tmp_path, 60)
     key = load_key(demo=True)
-    sequential = read_cin_xml(path, key, workers=1)
+    sequential = read_cin_xml(path, key, workers=1, columnar=False)
     assert cin_xml_parallel.plan_ranges(path, 3) is not None
     parsed = cin_xml_parallel.parse_parallel(path, "", 3, 0)
     assert parsed is not None, "the parallel parser fell back"
@@ -78,7 +78,7 @@ def test_parallel_parse_reports_strays_with_file_lines(tmp_path: Path) -> None:
     cut = text.index("<Child>", len(text) // 2)
     path.write_text(text[:cut] + "<CINdetails/>\n" + text[cut:], encoding="utf-8")
     key = load_key(demo=True)
-    sequential = read_cin_xml(path, key, workers=1)
+    sequential = read_cin_xml(path, key, workers=1, columnar=False)
     parallel = read_cin_xml(path, key, workers=2)
     seq = sequential.rejects.filter(pl.col("rule") == "schema:unexpected_element")
     par = parallel.rejects.filter(pl.col("rule") == "schema:unexpected_element")

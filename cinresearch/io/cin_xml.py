@@ -881,6 +881,27 @@ def _duplicated(*columns: str) -> pl.Expr:
     return pl.struct(columns).is_duplicated()
 
 
+def pseudonymise_children(children: pl.DataFrame, key: Pseudonymiser, la_code: str) -> pl.DataFrame:
+    """Replace the raw ``la_child_id``, ``upn`` and ``former_upn`` columns by keyed hashes.
+
+    Adds ``child_id``, ``upn_hash``, ``former_upn_hash`` and ``upn_check_ok`` (true when the
+    UPN passes the DfE check or is absent); the raw columns are dropped. Runs where the raw
+    frame is built (in the parsing process), so raw identifiers never leave it.
+    """
+    child_ids = key.child_ids(la_code, children.get_column("la_child_id").to_list())
+    upns = children.get_column("upn").to_list()
+    upn_ok = [u is not None and upn_is_valid(u) for u in upns]
+    upn_hash = [key.upn(u) if ok else None for u, ok in zip(upns, upn_ok, strict=True)]
+    former = children.get_column("former_upn").to_list()
+    former_hash = [key.upn(u) if u and upn_is_valid(u) else None for u in former]
+    return children.with_columns(
+        pl.Series("child_id", child_ids, dtype=pl.String),
+        pl.Series("upn_hash", upn_hash, dtype=pl.String),
+        pl.Series("former_upn_hash", former_hash, dtype=pl.String),
+        pl.Series("upn_check_ok", [ok or u is None for u, ok in zip(upns, upn_ok, strict=True)]),
+    ).drop("la_child_id", "upn", "former_upn")
+
+
 def read_cin_xml(
     path: str | os.PathLike[str],
     key: Pseudonymiser,
@@ -888,12 +909,16 @@ def read_cin_xml(
     chunk_children: int = 50_000,
     on_bytes: Callable[[int], None] | None = None,
     workers: int | None = None,
+    columnar: bool = True,
 ) -> CinLoad:
     """Read one CIN census XML return into validated, pseudonymised tables.
 
     Large files are parsed on ``workers`` processes (default: up to 4 cores for files over
-    32 MB; see :mod:`cinresearch.io.cin_xml_parallel`); the result is the same as a sequential
-    parse. Raises :class:`CinFileError` for file-level problems (nothing of the file is kept).
+    32 MB; see :mod:`cinresearch.io.cin_xml_parallel`). With ``columnar`` (the default),
+    children written in the schema's element order are read column-wise by
+    :mod:`cinresearch.io.cin_xml_columnar`, and anything else by lxml. Every route gives the
+    same result as one sequential lxml parse (``columnar=False, workers=1``). Raises
+    :class:`CinFileError` for file-level problems (nothing of the file is kept).
     """
     from cinresearch.io import cin_xml_parallel as parallel
 
@@ -902,7 +927,7 @@ def read_cin_xml(
         workers = min(os.cpu_count() or 1, 4) if size >= 2 * parallel.MIN_BYTES_PER_WORKER else 1
     parsed = None
     headers: list[Header] = []
-    if workers > 1:
+    if workers > 1 or columnar:
         _sniff(path)
         plan = parallel.plan_ranges(path, workers)
         if plan is not None:
@@ -917,9 +942,10 @@ def read_cin_xml(
                 namespaces[0] if namespaces else "",
                 workers,
                 document[:header_len].count(b"\n"),
+                columnar=columnar,
+                pseudonymiser=(key, headers[0].la_code),
+                on_bytes=on_bytes,
             )
-            if parsed is not None and on_bytes is not None:
-                on_bytes(size)
     if parsed is None:
         headers.clear()
         parser = _Parser()
@@ -951,19 +977,8 @@ def read_cin_xml(
         "CINPlanDates": raw["cin_plans"].height,
     }
     children_raw = raw.pop("children")
-    ids = children_raw.get_column("la_child_id")
-    child_ids = [None if v is None else key.child_id(header.la_code, v) for v in ids.to_list()]
-    upns = children_raw.get_column("upn").to_list()
-    upn_ok = [u is not None and upn_is_valid(u) for u in upns]
-    upn_hash = [key.upn(u) if ok else None for u, ok in zip(upns, upn_ok, strict=True)]
-    former = children_raw.get_column("former_upn").to_list()
-    former_hash = [key.upn(u) if u and upn_is_valid(u) else None for u in former]
-    children_raw = children_raw.with_columns(
-        pl.Series("child_id", child_ids, dtype=pl.String),
-        pl.Series("upn_hash", upn_hash, dtype=pl.String),
-        pl.Series("former_upn_hash", former_hash, dtype=pl.String),
-        pl.Series("upn_check_ok", [ok or u is None for u, ok in zip(upns, upn_ok, strict=True)]),
-    ).drop("la_child_id", "upn", "former_upn")
+    if "la_child_id" in children_raw.columns:
+        children_raw = pseudonymise_children(children_raw, key, header.la_code)
     seq_to_child = children_raw.select("child_seq", "child_id")
 
     sex_map = {"1": "M", "2": "F", "0": "U", "9": "U", "M": "M", "F": "F", "U": "U"}

@@ -6,9 +6,15 @@ document (``<Children>`` + range + ``</Children>``) with the same streaming pars
 sequential path. Line numbers are shifted back to the file's own lines, and child/episode/plan
 sequence numbers are offset so the result is identical to a sequential parse.
 
-Anything unusual — a namespace prefix, no closing ``</Children>``, a range that fails to parse
-(e.g. ``<Child`` inside a comment or a genuinely broken file) — returns ``None`` so the caller
-falls back to the sequential parser, which then reports real errors with exact lines.
+With ``columnar=True`` the file is cut into batches of about :data:`BATCH_BYTES`, and each batch
+is first offered to :func:`cinresearch.io.cin_xml_columnar.parse_children`; a batch it declines
+is parsed with lxml. Child identifiers are pseudonymised in the process that parsed them, so
+raw identifiers never reach the temporary files or the parent process.
+
+Anything unusual — a namespace prefix, an encoding other than UTF-8, no closing
+``</Children>``, a range that fails to parse (e.g. ``<Child`` inside a comment or a genuinely
+broken file) — returns ``None`` so the caller falls back to the sequential parser, which then
+reports real errors with exact lines.
 """
 
 from __future__ import annotations
@@ -18,17 +24,22 @@ import multiprocessing as mp
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from lxml import etree
+
+from cinresearch.io.cin_xml_columnar import utf8_declared
 
 _CHILD_START = re.compile(rb"<Child[\s>]")
 _PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
 _TAIL = re.compile(rb"^\s*</Children>\s*</Message>\s*$")
 MIN_BYTES_PER_WORKER = 16 * 1024 * 1024
+BATCH_BYTES = 24 * 1024 * 1024
 
 
 class _Range:
@@ -62,11 +73,54 @@ class _Range:
         self.handle.close()
 
 
-def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
-    """Worker: parse one byte range; write raw frames as Arrow IPC files in ``tmpdir``."""
+def _parse_range(args: tuple) -> dict:
+    """Worker: parse one byte range of children.
+
+    Returns raw frames (in memory, or as Arrow IPC files in ``tmpdir`` when it is not None),
+    element counts, and the numbers needed to shift sequence numbers and lines.
+    """
+    from cinresearch.io.cin_xml import pseudonymise_children
+    from cinresearch.io.cin_xml_columnar import parse_children
+
+    path, start, end, namespace, tmpdir, columnar, pseudonymiser = args
+    result = None
+    if columnar:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(end - start)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None  # lxml reports the encoding error with its line
+        del data
+        if text is not None:
+            result = parse_children(text)
+        del text
+    if result is None:
+        result = _parse_range_lxml(path, start, end, namespace)
+        if not result["ok"]:
+            return result
+    frames = result.pop("frames")
+    if pseudonymiser is not None:
+        key, la_code = pseudonymiser
+        frames["children"] = pseudonymise_children(frames["children"], key, la_code)
+    if tmpdir is None:
+        result["frames"] = frames
+    else:
+        files = {}
+        for table, frame in frames.items():
+            target = Path(tmpdir) / f"{start}_{table}.arrow"
+            frame.write_ipc(target)
+            files[table] = str(target)
+        result["files"] = files
+    result["ok"] = True
+    return result
+
+
+def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
+    """Parse one byte range with lxml and the element-by-element parser (reads any order)."""
     from cinresearch.io.cin_xml import _Parser
 
-    path, start, end, namespace, tmpdir = args
     parser = _Parser(namespace)
     stream = _Range(path, start, end, namespace)
     qualify = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
@@ -101,14 +155,9 @@ def _parse_range(args: tuple[str, int, int, str, str]) -> dict:
         return {"ok": False, "error": str(err)}
     finally:
         stream.close()
-    files = {}
-    for table, cols in parser.cols.items():
-        target = Path(tmpdir) / f"{start}_{table}.arrow"
-        cols.frame().write_ipc(target)
-        files[table] = str(target)
     return {
         "ok": True,
-        "files": files,
+        "frames": {table: cols.frame() for table, cols in parser.cols.items()},
         "counts": parser.counts(),
         "children": parser.child_seq,
         "episodes": parser.episode_seq,
@@ -127,6 +176,8 @@ def plan_ranges(
         head = mm[: min(size, 1 << 16)]
         if _PREFIXED.search(head) or b"<!DOCTYPE" in head or b"<!ENTITY" in head:
             return None
+        if not utf8_declared(head):
+            return None  # ranges are parsed without the XML declaration, as UTF-8
         first = _CHILD_START.search(mm)
         close = mm.rfind(b"</Children>")
         if first is None or close < 0 or close < first.start():
@@ -147,36 +198,71 @@ def plan_ranges(
 
 
 def parse_parallel(
-    path: str | os.PathLike[str], namespace: str, workers: int, header_newlines: int
+    path: str | os.PathLike[str],
+    namespace: str,
+    workers: int,
+    header_newlines: int,
+    *,
+    columnar: bool = False,
+    pseudonymiser: tuple[Any, str] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], dict[str, int], list[tuple[int | None, str]]] | None:
     """Raw frames and element counts for the children of a file, parsed in ``workers`` processes.
 
-    Returns None when the file should be parsed sequentially instead (see module docstring).
+    ``pseudonymiser`` is ``(key, la_code)``: the children frame then comes back with hashed
+    identifiers. With one worker (or one batch) everything runs in this process. Returns None
+    when the file should be parsed sequentially instead (see module docstring).
     """
-    plan = plan_ranges(path, workers)
-    if plan is None or len(plan[1]) < 2:
+    size = os.path.getsize(path)
+    batches = max(workers, -(-size // BATCH_BYTES)) if columnar else workers
+    plan = plan_ranges(path, batches)
+    if plan is None or (len(plan[1]) < 2 and not columnar):
         return None
     _, ranges = plan
-    ctx = mp.get_context("spawn")
+    in_process = workers < 2 or len(ranges) < 2
     with tempfile.TemporaryDirectory(prefix="cin_parse_") as tmpdir:
-        jobs = [(str(path), start, end, namespace, tmpdir) for start, end in ranges]
-        try:
-            with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
-                results = list(pool.map(_parse_range, jobs))
-        except (BrokenProcessPool, OSError):
-            return (
-                None  # workers could not start (e.g. an interactive __main__): parse sequentially
+        jobs = [
+            (
+                str(path),
+                start,
+                end,
+                namespace,
+                None if in_process else tmpdir,
+                columnar,
+                pseudonymiser,
             )
-        if not all(r["ok"] for r in results):
-            return None
+            for start, end in ranges
+        ]
+        results = []
+        if in_process:
+            for job in jobs:
+                results.append(_parse_range(job))
+                if not results[-1]["ok"]:
+                    return None
+                if on_bytes is not None:
+                    on_bytes(job[2] - job[1])
+        else:
+            ctx = mp.get_context("spawn")
+            try:
+                with ProcessPoolExecutor(
+                    max_workers=min(workers, len(jobs)), mp_context=ctx
+                ) as pool:
+                    for job, result in zip(jobs, pool.map(_parse_range, jobs), strict=True):
+                        results.append(result)
+                        if not result["ok"]:
+                            return None
+                        if on_bytes is not None:
+                            on_bytes(job[2] - job[1])
+            except (BrokenProcessPool, OSError):
+                return None  # workers could not start (e.g. an interactive __main__)
         frames: dict[str, list[pl.DataFrame]] = {}
         counts: dict[str, int] = {}
         strays: list[tuple[int | None, str]] = []
         child_off = episode_off = cpp_off = 0
         line_off = header_newlines
         for result in results:
-            for table, file in result["files"].items():
-                frame = pl.read_ipc(file)
+            parts = result.get("frames") or {t: pl.read_ipc(f) for t, f in result["files"].items()}
+            for table, frame in parts.items():
                 shifts = [pl.col("line") + line_off]
                 if "child_seq" in frame.columns:
                     shifts.append(pl.col("child_seq") + child_off)
