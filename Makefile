@@ -12,7 +12,7 @@ DATA   := data
 
 .PHONY: demo test lint env synth load build report bench clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml cinresearch/io/_cinfast.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock

@@ -7,8 +7,8 @@ sequential path. Line numbers are shifted back to the file's own lines, and chil
 sequence numbers are offset so the result is identical to a sequential parse.
 
 With ``columnar=True`` the file is cut into batches of about :data:`BATCH_BYTES`, and each batch
-is first offered to :func:`cinresearch.io.cin_xml_columnar.parse_children`; a batch it declines
-is parsed with lxml. Child identifiers are pseudonymised in the process that parsed them, so
+is offered to the compiled reader (:mod:`cinresearch.io.cin_xml_native`), then to the polars
+reader (:mod:`cinresearch.io.cin_xml_columnar`); a batch both decline is parsed with lxml. Child identifiers are pseudonymised in the process that parsed them, so
 raw identifiers never reach the temporary files or the parent process.
 
 Anything unusual — a namespace prefix, an encoding other than UTF-8, no closing
@@ -79,8 +79,8 @@ def _parse_range(args: tuple) -> dict:
     Returns raw frames (in memory, or as Arrow IPC files in ``tmpdir`` when it is not None),
     element counts, and the numbers needed to shift sequence numbers and lines.
     """
+    from cinresearch.io import cin_xml_columnar, cin_xml_native
     from cinresearch.io.cin_xml import pseudonymise_children
-    from cinresearch.io.cin_xml_columnar import parse_children
 
     path, start, end, namespace, tmpdir, columnar, pseudonymiser = args
     result = None
@@ -92,9 +92,11 @@ def _parse_range(args: tuple) -> dict:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None  # lxml reports the encoding error with its line
-        del data
         if text is not None:
-            result = parse_children(text)
+            result = cin_xml_native.parse_children(data)
+            del data
+            if result is None:
+                result = cin_xml_columnar.parse_children(text)
         del text
     if result is None:
         result = _parse_range_lxml(path, start, end, namespace)

@@ -1,0 +1,117 @@
+"""The compiled reader (``_cinfast``, C) for schema-ordered CIN children, as polars frames.
+
+It accepts the same text as :mod:`cinresearch.io.cin_xml_columnar` (the polars reader, used
+when the extension was not built, e.g. on a machine without a C compiler) and gives the same
+frames, about ten times faster. Text it declines goes to the polars reader, then to lxml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from cinresearch.io.cin_xml import _RAW
+
+try:
+    from cinresearch.io import _cinfast
+except ImportError:  # not compiled: the polars reader takes its place
+    _cinfast = None
+
+AVAILABLE = _cinfast is not None
+
+
+def _strings(column: tuple[int, bytes, bytes, bytes]) -> pa.Array:
+    n, offsets, data, valid = column
+    mask = np.packbits(np.frombuffer(valid, dtype=np.uint8), bitorder="little")
+    return pa.LargeStringArray.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(data), pa.py_buffer(mask.tobytes())
+    )
+
+
+def _ints(buffer: bytes) -> np.ndarray:
+    return np.frombuffer(buffer, dtype=np.int64)
+
+
+def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
+    columns: dict[str, Any] = {}
+    for name in _RAW[table]:
+        value = parts.get(name)
+        if isinstance(value, bytes):
+            columns[name] = pl.Series(name, _ints(value), dtype=pl.Int64)
+        elif isinstance(value, tuple):
+            columns[name] = pl.from_arrow(_strings(value)).alias(name)
+    height = len(next(iter(columns.values())))
+    frame = pl.DataFrame(columns) if columns else pl.DataFrame()
+    if table == "children":
+        n = pl.Series(_ints(parts["n_disability"]))
+        real = n - pl.Series(_ints(parts["n_none"]))
+        frame = frame.with_columns(
+            n.cast(pl.String).alias("n_disability"),
+            pl.when(real > 0).then(pl.lit("1")).otherwise(pl.lit("0")).alias("disabled_raw"),
+            pl.when((real > 0) & (real < n))
+            .then(pl.lit("1"))
+            .otherwise(pl.lit("0"))
+            .alias("none_with_others"),
+        )
+    if table == "assessments":
+        values = _strings(parts["factor_values"])
+        offsets = pa.array(_ints(parts["factor_offsets"]), type=pa.int64())
+        factors = pa.LargeListArray.from_arrays(offsets, values)
+        frame = frame.with_columns(pl.from_arrow(factors).alias("factors"))
+    missing = [name for name in _RAW[table] if name not in frame.columns]
+    frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
+    assert frame.height == height
+    return frame.select(
+        pl.col(name).cast(
+            pl.Int64
+            if name.endswith(("_seq", "line"))
+            else pl.List(pl.String)
+            if name == "factors"
+            else pl.String
+        )
+        for name in _RAW[table]
+    )
+
+
+def parse_children(data: bytes) -> dict[str, Any] | None:
+    """Raw frames for a run of ``<Child>`` elements (UTF-8 bytes), or None if declined.
+
+    Same contract as :func:`cinresearch.io.cin_xml_columnar.parse_children`.
+    """
+    if _cinfast is None:
+        return None
+    newlines = data.count(b"\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n")  # XML line-end handling; a lone CR is declined
+    parsed = _cinfast.parse(data)
+    if parsed is None:
+        return None
+    frames = {table: _frame(table, parts) for table, parts in parsed.items()}
+    frames["misplaced"] = pl.DataFrame(
+        {name: [] for name in _RAW["misplaced"]},
+        schema={"child_seq": pl.Int64, "line": pl.Int64, "element": pl.String},
+    )
+    reviews = frames["cpp_reviews"]
+    counts = {
+        "Child": frames["children"].height,
+        "CINdetails": frames["referrals"].height,
+        "Assessments": frames["assessments"].height,
+        "CINPlanDates": frames["cin_plans"].height,
+        "Section47": frames["section47"].height,
+        "ChildProtectionPlans": frames["cp_plans"].height,
+        "CPPreviewDate": reviews.height,
+        "Disability": int(_ints(parsed["children"]["n_disability"]).sum()),
+        "Disability:NONE": int(_ints(parsed["children"]["n_none"]).sum()),
+    }
+    return {
+        "frames": frames,
+        "counts": counts,
+        "children": frames["children"].height,
+        "episodes": frames["referrals"].height,
+        "cpps": frames["cp_plans"].height,
+        "newlines": newlines,
+        "strays": [],
+    }
