@@ -651,10 +651,148 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     return result;
 }
 
+
+/* ---- keyed hashing of identifiers (HMAC-SHA256, FIPS 180-4 / RFC 2104) ----------------------
+ * The Python side (cinresearch.pseudonymise) gives the same digests with hmac/hashlib; this
+ * saves the per-identifier Python work on national files. Round constants are derived at import
+ * from the primes as the standard defines them; tests compare every digest with hashlib's.     */
+#include <math.h>
+
+static uint32_t SHA_K[64], SHA_H0[8];
+
+static void sha_constants(void) {
+    int found = 0;
+    for (int n = 2; found < 64; n++) {
+        int prime = 1;
+        for (int d = 2; d * d <= n; d++)
+            if (n % d == 0) { prime = 0; break; }
+        if (!prime) continue;
+        long double c = cbrtl((long double)n), r = sqrtl((long double)n);
+        SHA_K[found] = (uint32_t)((c - floorl(c)) * 4294967296.0L);
+        if (found < 8) SHA_H0[found] = (uint32_t)((r - floorl(r)) * 4294967296.0L);
+        found++;
+    }
+}
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha_block(uint32_t h[8], const uint8_t *p) {
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = ((uint32_t)p[4 * i] << 24) | ((uint32_t)p[4 * i + 1] << 16) |
+               ((uint32_t)p[4 * i + 2] << 8) | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ROTR(w[i - 15], 7) ^ ROTR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ROTR(w[i - 2], 17) ^ ROTR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = k + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25)) + ((e & f) ^ (~e & g)) +
+                      SHA_K[i] + w[i];
+        uint32_t t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+}
+
+typedef struct { uint32_t h[8]; uint64_t len; uint8_t buf[64]; size_t n; } Sha;
+
+static void sha_init(Sha *s) {
+    memcpy(s->h, SHA_H0, sizeof s->h);
+    s->len = 0;
+    s->n = 0;
+}
+
+static void sha_update(Sha *s, const uint8_t *p, size_t len) {
+    s->len += len;
+    while (len) {
+        size_t take = 64 - s->n < len ? 64 - s->n : len;
+        memcpy(s->buf + s->n, p, take);
+        s->n += take; p += take; len -= take;
+        if (s->n == 64) { sha_block(s->h, s->buf); s->n = 0; }
+    }
+}
+
+static void sha_final(Sha *s, uint8_t out[32]) {
+    uint64_t bits = s->len * 8;
+    s->buf[s->n++] = 0x80;
+    if (s->n > 56) {
+        memset(s->buf + s->n, 0, 64 - s->n);
+        sha_block(s->h, s->buf);
+        s->n = 0;
+    }
+    memset(s->buf + s->n, 0, 56 - s->n);
+    for (int i = 0; i < 8; i++) s->buf[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha_block(s->h, s->buf);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(s->h[i] >> 24); out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(s->h[i] >> 8); out[4 * i + 3] = (uint8_t)s->h[i];
+    }
+}
+
+/* hmac_hex(key, prefix, offsets, data, chars) -> bytes: for each string i (data between int64
+ * offsets[i] and offsets[i+1]), the first `chars` hex digits of HMAC-SHA256(key, prefix+string). */
+static PyObject *hmac_hex(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer key, prefix, offsets, data;
+    int chars;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*i", &key, &prefix, &offsets, &data, &chars)) return NULL;
+    PyObject *result = NULL;
+    int64_t n = offsets.len / (Py_ssize_t)sizeof(int64_t) - 1;
+    if (n < 0 || chars < 0 || chars > 64 || offsets.len % sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "hmac_hex: bad offsets or digest length");
+        goto done;
+    }
+    uint8_t block[64] = {0}, ipad[64], opad[64];
+    if (key.len > 64) {
+        Sha s; sha_init(&s); sha_update(&s, key.buf, (size_t)key.len); sha_final(&s, block);
+    } else {
+        memcpy(block, key.buf, (size_t)key.len);
+    }
+    for (int i = 0; i < 64; i++) { ipad[i] = block[i] ^ 0x36; opad[i] = block[i] ^ 0x5c; }
+    Sha inner0, outer0;
+    sha_init(&inner0); sha_update(&inner0, ipad, 64); sha_update(&inner0, prefix.buf, (size_t)prefix.len);
+    sha_init(&outer0); sha_update(&outer0, opad, 64);
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * chars));
+    if (!result) goto done;
+    char *out = PyBytes_AS_STRING(result);
+    const int64_t *off = offsets.buf;
+    const uint8_t *bytes = data.buf;
+    static const char HEX[] = "0123456789abcdef";
+    int bad = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t i = 0; i < n; i++) {
+        int64_t a = off[i], b = off[i + 1];
+        if (a < 0 || b < a || b > data.len) { bad = 1; break; }
+        Sha s = inner0;
+        uint8_t digest[32];
+        sha_update(&s, bytes + a, (size_t)(b - a));
+        sha_final(&s, digest);
+        Sha o = outer0;
+        sha_update(&o, digest, 32);
+        sha_final(&o, digest);
+        for (int j = 0; j < chars; j++)
+            out[i * chars + j] = HEX[(digest[j / 2] >> (j % 2 ? 0 : 4)) & 15];
+    }
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        Py_CLEAR(result);
+        PyErr_SetString(PyExc_ValueError, "hmac_hex: offsets outside the data");
+    }
+done:
+    PyBuffer_Release(&key); PyBuffer_Release(&prefix);
+    PyBuffer_Release(&offsets); PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef METHODS[] = {
     {"parse", parse, METH_VARARGS,
      "parse(data: bytes) -> dict | None: columns for a run of <Child> elements in schema order, "
      "or None when the text is not of that form."},
+    {"hmac_hex", hmac_hex, METH_VARARGS,
+     "hmac_hex(key, prefix, offsets, data, chars) -> bytes: the first `chars` hex digits of "
+     "HMAC-SHA256(key, prefix + s) for each string s given by int64 offsets into data."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -662,4 +800,7 @@ static struct PyModuleDef MODULE = {
     PyModuleDef_HEAD_INIT, "_cinfast", NULL, -1, METHODS, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__cinfast(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__cinfast(void) {
+    sha_constants();
+    return PyModule_Create(&MODULE);
+}

@@ -37,7 +37,7 @@ from lxml import etree
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
 from cinresearch.io.errors import CinFileError
-from cinresearch.pseudonymise import Pseudonymiser, upn_is_valid
+from cinresearch.pseudonymise import Pseudonymiser, upn_valid_expr
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
 KNOWN_YEARS: tuple[int, ...] = tuple(_FORMAT["years"])
@@ -888,17 +888,27 @@ def pseudonymise_children(children: pl.DataFrame, key: Pseudonymiser, la_code: s
     UPN passes the DfE check or is absent); the raw columns are dropped. Runs where the raw
     frame is built (in the parsing process), so raw identifiers never leave it.
     """
-    child_ids = key.child_ids(la_code, children.get_column("la_child_id").to_list())
-    upns = children.get_column("upn").to_list()
-    upn_ok = [u is not None and upn_is_valid(u) for u in upns]
-    upn_hash = [key.upn(u) if ok else None for u, ok in zip(upns, upn_ok, strict=True)]
-    former = children.get_column("former_upn").to_list()
-    former_hash = [key.upn(u) if u and upn_is_valid(u) else None for u in former]
+    ids = children.get_column("la_child_id").str.strip_chars()
+
+    def valid_upns(column: str) -> tuple[pl.Series, pl.Series]:
+        """(passes the DfE check, the stripped upper-case UPN where it does, else null)."""
+        values = children.get_column(column)
+        if values.null_count() == values.len():  # e.g. a return without UPNs: nothing to check
+            return pl.repeat(False, values.len(), eager=True), values
+        checked = children.select(
+            ok=upn_valid_expr(pl.col(column)).fill_null(False),
+            upn=pl.col(column).str.strip_chars().str.to_uppercase(),
+        )
+        ok = checked.get_column("ok")
+        return ok, checked.get_column("upn").set(~ok, None)
+
+    upn_ok, upns = valid_upns("upn")
+    _, former = valid_upns("former_upn")
     return children.with_columns(
-        pl.Series("child_id", child_ids, dtype=pl.String),
-        pl.Series("upn_hash", upn_hash, dtype=pl.String),
-        pl.Series("former_upn_hash", former_hash, dtype=pl.String),
-        pl.Series("upn_check_ok", [ok or u is None for u, ok in zip(upns, upn_ok, strict=True)]),
+        key.hash_series("child", ids, prefix=f"{la_code}\x1f").alias("child_id"),
+        key.hash_series("upn", upns).alias("upn_hash"),
+        key.hash_series("upn", former).alias("former_upn_hash"),
+        (upn_ok | children.get_column("upn").is_null()).alias("upn_check_ok"),
     ).drop("la_child_id", "upn", "former_upn")
 
 
