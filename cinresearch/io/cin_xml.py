@@ -923,18 +923,24 @@ def read_cin_xml(
 ) -> CinLoad:
     """Read one CIN census XML return into validated, pseudonymised tables.
 
-    Large files are parsed on ``workers`` processes (default: up to 4 cores for files over
-    32 MB; see :mod:`cinresearch.io.cin_xml_parallel`). With ``columnar`` (the default),
-    children written in the schema's element order are read column-wise by
-    :mod:`cinresearch.io.cin_xml_columnar`, and anything else by lxml. Every route gives the
+    With ``columnar`` (the default), children written in the schema's element order are read
+    column-wise by the compiled reader (:mod:`cinresearch.io.cin_xml_native`) or, where it was
+    not built, by polars (:mod:`cinresearch.io.cin_xml_columnar`), and anything else by lxml.
+    ``workers`` processes parse a large file in parallel (default: one with the compiled
+    reader, else up to 4 for files over 32 MB; see :mod:`cinresearch.io.cin_xml_parallel`).
+    Every route gives the
     same result as one sequential lxml parse (``columnar=False, workers=1``). Raises
     :class:`CinFileError` for file-level problems (nothing of the file is kept).
     """
     from cinresearch.io import cin_xml_parallel as parallel
+    from cinresearch.io.cin_xml_native import AVAILABLE as native_reader
 
     size = os.path.getsize(path)
     if workers is None:
-        workers = min(os.cpu_count() or 1, 4) if size >= 2 * parallel.MIN_BYTES_PER_WORKER else 1
+        # the compiled reader parses faster than worker processes start; without it, large
+        # files are parsed on up to 4 cores
+        big = size >= 2 * parallel.MIN_BYTES_PER_WORKER
+        workers = min(os.cpu_count() or 1, 4) if big and not (columnar and native_reader) else 1
     parsed = None
     headers: list[Header] = []
     if workers > 1 or columnar:
