@@ -33,6 +33,77 @@ class CsvText:
     blank_lines: int = 0
 
 
+def _header_positions(
+    path: str | os.PathLike[str], header: list[str], required: list[str]
+) -> dict[str, int]:
+    upper: dict[str, int] = {}
+    for position, name in enumerate(header):
+        if name.upper() in upper:
+            raise InputFileError(path, 1, f"column {name!r} appears twice in the header")
+        upper[name.upper()] = position
+    missing = [c for c in required if c.upper() not in upper]
+    if missing:
+        raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}")
+    return upper
+
+
+def _read_plain_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText | None:
+    """:func:`read_text_csv` for a CSV without quotes, column-wise in polars; None otherwise.
+
+    Without a quote character every record is one physical line and every comma separates
+    fields, so splitting lines and then commas gives exactly what the ``csv`` module gives
+    (the general reader, which a file with quotes, NUL bytes, bare carriage returns or invalid
+    UTF-8 goes to). National NPD extracts are millions of such rows.
+    """
+    data = Path(path).read_bytes()
+    if not data or b'"' in data or b"\x00" in data:
+        return None
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    del data
+    pieces = text.split("\n")
+    del text
+    if pieces[-1] == "":
+        pieces.pop()  # the final line break ends the last record; it is not a blank line
+    lines = (
+        pl.DataFrame({"text": pieces}, schema={"text": pl.String})
+        .with_row_index("line", offset=1)
+        .with_columns(pl.col("line").cast(pl.Int64), pl.col("text").str.strip_suffix("\r"))
+    )
+    del pieces
+    lines = lines.with_columns(
+        blank=(pl.col("text").str.strip_chars() == "")
+        & ~pl.col("text").str.contains(",", literal=True)
+    )
+    blank = int(lines.get_column("blank").sum())
+    lines = lines.filter(~pl.col("blank")).drop("blank")
+    if lines.is_empty():
+        raise InputFileError(path, None, "file is empty: no header row")
+    header_text = lines.get_column("text")[0]
+    if lines.get_column("line")[0] == 1:
+        header_text = header_text.removeprefix("\ufeff")
+    header = [c.strip().lstrip("\ufeff") for c in header_text.split(",")]
+    upper = _header_positions(path, header, required)
+    records = lines.slice(1).with_columns(
+        fields=pl.col("text").str.count_matches(",", literal=True) + 1
+    )
+    bad = records.filter(pl.col("fields") != len(header))
+    good = records.filter(pl.col("fields") == len(header))
+    split = good.get_column("text").str.split_exact(",", len(header) - 1).struct.unnest()
+    frame = pl.DataFrame(
+        {c: split.get_column(f"field_{upper[c.upper()]}") for c in required},
+        schema={c: pl.String for c in required},
+    )
+    frame = frame.with_columns(pl.col(pl.String).str.strip_chars().replace("", None))
+    frame = frame.with_columns(good.get_column("line"))
+    malformed = list(bad.select("line", "fields").iter_rows())
+    return CsvText(frame=frame, malformed=malformed, blank_lines=blank)
+
+
 def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
     """All columns as text, header names stripped; clean error for unreadable files.
 
@@ -40,7 +111,14 @@ def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
     on (blank lines and quoted line breaks counted). Blank lines are skipped (counted in
     ``blank_lines``); a row whose number of fields differs from the header's (e.g. an extra
     comma) is not loaded but listed in ``malformed`` so the caller can reject it by line.
+    A CSV without quotes is read column-wise instead (:func:`_read_plain_csv`), same result.
     """
+    plain = _read_plain_csv(path, required)
+    return plain if plain is not None else _read_csv_module(path, required)
+
+
+def _read_csv_module(path: str | os.PathLike[str], required: list[str]) -> CsvText:
+    """:func:`read_text_csv` with the ``csv`` module: any quoting, line by line."""
     rows: list[list[str]] = []
     lines: list[int] = []
     malformed: list[tuple[int, int]] = []
@@ -80,14 +158,7 @@ def read_text_csv(path: str | os.PathLike[str], required: list[str]) -> CsvText:
         raise InputFileError(path, previous + 1, f"not a readable CSV: {err}") from None
     if header is None:
         raise InputFileError(path, None, "file is empty: no header row")
-    upper: dict[str, int] = {}
-    for position, name in enumerate(header):
-        if name.upper() in upper:
-            raise InputFileError(path, 1, f"column {name!r} appears twice in the header")
-        upper[name.upper()] = position
-    missing = [c for c in required if c.upper() not in upper]
-    if missing:
-        raise InputFileError(path, 1, f"missing column(s) {', '.join(missing)}")
+    upper = _header_positions(path, header, required)
     frame = pl.DataFrame(
         {
             c: pl.Series(c, [row[upper[c.upper()]] for row in rows], dtype=pl.String)
@@ -106,7 +177,7 @@ def load_contract_csv(
     census_year: int | None,
     la_code: str | None,
     date_format: str = "%d/%m/%Y",
-    identifiers: dict[str, Callable[[str], str]] | None = None,
+    identifiers: dict[str, Callable[[pl.Series], pl.Series]] | None = None,
     derived: dict[str, pl.Expr] | None = None,
     context_keys: list[str] | None = None,
     reference_date: date | None = None,
@@ -118,11 +189,8 @@ def load_contract_csv(
     raw = text.frame.rename({k: v for k, v in source.items()})
     source_file = Path(path).name
     identifiers = identifiers or {}
-    for column, hasher in identifiers.items():
-        values = raw.get_column(column).to_list()
-        raw = raw.with_columns(
-            pl.Series(column, [None if v is None else hasher(v) for v in values], dtype=pl.String)
-        )
+    for column, hasher in identifiers.items():  # column-wise keyed hashes (null stays null)
+        raw = raw.with_columns(hasher(raw.get_column(column)).alias(column))
     exprs = []
     for col in contract.columns:
         if derived and col.name in derived:

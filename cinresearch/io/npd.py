@@ -31,7 +31,11 @@ def read_npd(path: Path, key: Pseudonymiser) -> LoadedInput:
         "npd",
         census_year=None,
         la_code=None,
-        identifiers={"upn_hash": lambda v: key.upn(v)},
+        identifiers={
+            "upn_hash": lambda upns: key.hash_series(
+                "upn", upns.str.strip_chars().str.to_uppercase()
+            )
+        },
         derived=derived,
     )
     years = sorted(rows.get_column("academic_year").unique().drop_nulls().to_list())

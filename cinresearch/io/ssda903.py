@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from cinresearch.io.loader import InputFileError, LoadedInput
-from cinresearch.pseudonymise import Pseudonymiser, upn_is_valid
+from cinresearch.pseudonymise import Pseudonymiser, upn_valid_expr
 
 _NAME = re.compile(r"(20\d\d)_(\d{3})(?!\d)")
 _SEX = {"1": "M", "2": "F", "M": "M", "F": "F"}
@@ -36,10 +36,16 @@ def read_ssda903(path: Path, kind: str, key: Pseudonymiser) -> LoadedInput:
     from cinresearch.io.csv_tables import load_contract_csv
 
     year, la = year_and_la(path)
-    ids = {"child_id": lambda v: key.child_id(la, v)}
+    ids = {"child_id": lambda v: key.hash_series("child", v.str.strip_chars(), prefix=f"{la}\x1f")}
     if kind == "ssda903_header":
         table = "cla_children"
-        ids["upn_hash"] = lambda v: key.upn(v) if upn_is_valid(v) else None
+
+        def upn_hash(upns: pl.Series) -> pl.Series:
+            valid = pl.select(upn_valid_expr(upns)).to_series().fill_null(False)
+            cleaned = upns.str.strip_chars().str.to_uppercase().set(~valid, None)
+            return key.hash_series("upn", cleaned)
+
+        ids["upn_hash"] = upn_hash
         derived = {"sex": pl.col("sex").str.to_uppercase().replace_strict(_SEX, default="U")}
     else:
         table = "cla_episodes"
