@@ -194,6 +194,13 @@ def _text(elem: etree._Element) -> str | None:
     return text or None
 
 
+def raw_dtype(column: str) -> pl.DataType:
+    """Type of a raw column as every reader returns it: numbers, factor lists, else text."""
+    if column.endswith(("_seq", "line")):
+        return pl.Int64()
+    return pl.List(pl.String) if column == "factors" else pl.String()
+
+
 class _Columns:
     """Column lists for one raw table, compacted to a polars frame every chunk."""
 
@@ -212,17 +219,7 @@ class _Columns:
             self.data = {n: [] for n in self.names}
 
     def _frame(self, data: dict[str, list[Any]]) -> pl.DataFrame:
-        schema = {
-            n: (
-                pl.Int64
-                if n.endswith(("_seq", "line"))
-                else pl.List(pl.String)
-                if n == "factors"
-                else pl.String
-            )
-            for n in self.names
-        }
-        return pl.DataFrame(data, schema=schema)
+        return pl.DataFrame(data, schema={n: raw_dtype(n) for n in self.names})
 
     def frame(self) -> pl.DataFrame:
         self.flush()

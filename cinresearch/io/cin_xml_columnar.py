@@ -31,6 +31,7 @@ from cinresearch.io.cin_xml import (
     CPP_FIELDS,
     EPISODE_FIELDS,
     S47_FIELDS,
+    raw_dtype,
 )
 
 # Whitespace between elements, and a leaf value: XML text without markup, references, ``>``,
@@ -186,18 +187,10 @@ def _codes(text: pl.Expr, name: str) -> pl.Expr:
 
 def _raw_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     """Columns and types exactly as :class:`cinresearch.io.cin_xml._Columns` builds them."""
-    exprs = []
-    for name in _RAW[table]:
-        dtype: Any = (
-            pl.Int64
-            if name.endswith(("_seq", "line"))
-            else pl.List(pl.String)
-            if name == "factors"
-            else pl.String
-        )
-        column = pl.col(name) if name in frame.columns else pl.lit(None)
-        exprs.append(column.cast(dtype).alias(name))
-    return frame.select(exprs)
+    return frame.select(
+        (pl.col(name) if name in frame.columns else pl.lit(None)).cast(raw_dtype(name)).alias(name)
+        for name in _RAW[table]
+    )
 
 
 def parse_children(text: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from cinresearch.io.cin_xml import _RAW
+from cinresearch.io.cin_xml import _RAW, raw_dtype
 
 try:
     from cinresearch.io import _cinfast
@@ -64,16 +64,7 @@ def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
     missing = [name for name in _RAW[table] if name not in frame.columns]
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
     assert frame.height == height
-    return frame.select(
-        pl.col(name).cast(
-            pl.Int64
-            if name.endswith(("_seq", "line"))
-            else pl.List(pl.String)
-            if name == "factors"
-            else pl.String
-        )
-        for name in _RAW[table]
-    )
+    return frame.select(pl.col(name).cast(raw_dtype(name)) for name in _RAW[table])
 
 
 def parse_children(data: bytes) -> dict[str, Any] | None:
