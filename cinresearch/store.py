@@ -12,6 +12,11 @@ replacing ``manifest.json``; only then are superseded parts deleted. A load that
 leaves the previous manifest in force, so readers see the previous consistent state, and the
 next load removes the orphaned parts. Loading the same file twice replaces its own parts, and a
 resubmitted return for the same source key (e.g. the same LA and census year) replaces the old one.
+
+A load of many files commits inside :meth:`Store.batch`: each input's parts are written at
+once, but the manifest is replaced at most every couple of seconds and at the end, so a
+national ten-year load (thousands of inputs) does not rewrite a growing manifest thousands of
+times. A load that dies loses only the inputs since the last manifest write.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,6 +103,12 @@ class Store:
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
+        self._cached: tuple[tuple[int, int, int], dict[str, Any]] | None = None
+        self._pending: dict[str, Any] | None = None  # inside batch(): commits not yet written
+        self._superseded: list[str] = []  # parts to delete once the manifest dropping them is out
+        self._flush_every = 0.0
+        self._last_flush = 0.0
+        self._dirty = False  # pending commits not yet written
 
     # -- single writer ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -126,10 +138,61 @@ class Store:
         return self.root / MANIFEST
 
     def manifest(self) -> dict[str, Any]:
-        """The committed manifest (an empty one for a new store)."""
-        if not self.manifest_path.exists():
+        """The manifest (an empty one for a new store), including this writer's pending commits.
+
+        Read once and kept while the file is unchanged; treat the result as read-only (the
+        store's own methods build a new dict for every change).
+        """
+        if self._pending is not None:
+            return self._pending
+        try:
+            stat = self.manifest_path.stat()
+        except FileNotFoundError:
             return {"format": 1, "inputs": {}}
-        return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if self._cached is None or self._cached[0] != stamp:
+            self._cached = (stamp, json.loads(self.manifest_path.read_text(encoding="utf-8")))
+        return self._cached[1]
+
+    @contextlib.contextmanager
+    def batch(self, flush_seconds: float = 2.0):
+        """Group commits: the manifest is written at most every ``flush_seconds`` and at the end.
+
+        If the block raises, commits since the last write are not made (their parts become
+        garbage for :meth:`collect_garbage`); the store stays at its last written state.
+        """
+        self._pending = self.manifest()
+        self._flush_every, self._last_flush = flush_seconds, time.monotonic()
+        superseded_at_start = list(self._superseded)
+        try:
+            yield self
+        except BaseException:
+            self._pending, self._dirty = None, False
+            self._superseded = superseded_at_start
+            raise
+        pending, self._pending = self._pending, None
+        self._flush_every = 0.0
+        if self._dirty:
+            self._write_manifest(pending)
+        self._delete_superseded()
+
+    def _commit_manifest(self, manifest: dict[str, Any]) -> None:
+        """Make ``manifest`` current: now, or at the batch's next write."""
+        if self._pending is None:
+            self._write_manifest(manifest)
+            self._delete_superseded()
+            return
+        self._pending, self._dirty = manifest, True
+        if time.monotonic() - self._last_flush >= self._flush_every:
+            self._write_manifest(manifest)
+            self._delete_superseded()
+            self._last_flush, self._dirty = time.monotonic(), False
+
+    def _delete_superseded(self) -> None:
+        for rel in self._superseded:
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / rel).unlink()
+        self._superseded = []
 
     def inputs(self) -> list[InputRecord]:
         """Inputs currently in the store, sorted by source key."""
@@ -157,8 +220,10 @@ class Store:
         return entry is not None and entry["sha256"] == sha256
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        data = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode("utf-8")
+        data = json.dumps(manifest, indent=1, sort_keys=True, default=str).encode("utf-8")
         atomic_write_bytes(self.manifest_path, data)
+        stat = self.manifest_path.stat()
+        self._cached = ((stat.st_mtime_ns, stat.st_size, stat.st_ino), manifest)
 
     # -- committing loaded inputs ----------------------------------------------------------
     def commit_input(
@@ -186,8 +251,9 @@ class Store:
             rel = f"tables/{table}/{source_key}-{token}.parquet"
             atomic_write_parquet(self.root / rel, frame)
             parts[table] = rel
-        manifest = self.manifest()
-        manifest["inputs"][source_key] = {
+        current = self.manifest()
+        old = current["inputs"].get(source_key)
+        entry = {
             "file": file,
             "sha256": sha256,
             "kind": kind,
@@ -198,14 +264,16 @@ class Store:
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "detail": dict(detail or {}),
         }
-        self._write_manifest(manifest)
-        self.collect_garbage()
+        if old is not None:  # a resubmission: its earlier parts go once the manifest is out
+            self._superseded += [rel for rel in old["parts"].values() if rel not in parts.values()]
+        self._commit_manifest({**current, "inputs": {**current["inputs"], source_key: entry}})
 
     def remove_input(self, source_key: str) -> None:
         """Drop one input from the store (manifest first, then its files)."""
-        manifest = self.manifest()
-        if manifest["inputs"].pop(source_key, None) is not None:
-            self._write_manifest(manifest)
+        current = self.manifest()
+        if source_key in current["inputs"]:
+            inputs = {k: v for k, v in current["inputs"].items() if k != source_key}
+            self._commit_manifest({**current, "inputs": inputs})
         self.collect_garbage()
 
     def live_parts(self) -> set[str]:

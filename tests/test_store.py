@@ -373,3 +373,28 @@ def test_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path):
         pass
     with second.writer_lock():  # released: the next writer gets in
         pass
+
+
+def test_batch_writes_the_manifest_at_the_end_and_drops_pending_commits_on_error(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s")
+    frame = pl.DataFrame({"x": [1]})
+
+    def commit(key: str) -> None:
+        store.commit_input(key, file=f"{key}.csv", sha256=key, kind="test", frames={"t": frame})
+
+    with store.batch(flush_seconds=3600):
+        commit("a")
+        assert not store.manifest_path.exists()  # not yet written...
+        assert store.has_input("a", "a")  # ...but visible to this writer
+    assert Store(tmp_path / "s").has_input("a", "a")
+    with pytest.raises(RuntimeError), store.batch(flush_seconds=3600):
+        commit("b")
+        commit("a")  # a resubmission: a's old part must survive the failed batch
+        raise RuntimeError("load failed half-way")
+    fresh = Store(tmp_path / "s")
+    assert fresh.has_input("a", "a") and not fresh.has_input("b", "b")
+    assert fresh.read("t").height == 1
+    assert fresh.collect_garbage() == 2  # the uncommitted parts of b and of a's resubmission
+    assert fresh.read("t").height == 1

@@ -277,7 +277,7 @@ def _load_files(
         # worker processes cost ~2 s to start: worth it only for large loads
         workers = min(os.cpu_count() or 1, 4) if total_bytes >= PARALLEL_MIN_BYTES else 1
     outcomes: list[FileOutcome] = []
-    with _progress(progress, total_bytes) as advance:
+    with _progress(progress, total_bytes) as advance, store.batch():
         for result in _results(files, key, workers, advance):
             path, kind, loaded = result.path, result.kind, result.loaded
             if loaded is None:
@@ -318,6 +318,7 @@ def _load_files(
                     loaded.counts,
                 )
             )
+    store.collect_garbage()  # parts of superseded inputs and of loads that died half-way
     report = LoadReport(outcomes)
     store.write_json(
         "reports/load_report.json", {**report.as_dict(), "store": store_summary(store)}
