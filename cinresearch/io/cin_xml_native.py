@@ -7,6 +7,7 @@ frames, about ten times faster. Text it declines goes to the polars reader, then
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ from cinresearch.io.cin_xml import _RAW, raw_dtype
 try:
     from cinresearch.io import _cinfast
 except ImportError:  # not compiled: the polars reader takes its place
+    _cinfast = None
+if os.environ.get("CINRESEARCH_READER") == "polars":  # to compare or rule out the C reader
     _cinfast = None
 
 AVAILABLE = _cinfast is not None
