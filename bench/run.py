@@ -14,11 +14,12 @@ Stages (each measured in its own subprocess: wall time, CPU time and peak RSS, f
                Social Finance's ``liiatools`` CIN clean (separate venv ``bench/.venv-liiatools``;
                measured on smaller files and extrapolated, labelled as such, when it would take too
                long), bare ``lxml`` iterparse and a plain disk read. Prints and records the ratios.
-``build``      synthetic returns (``cinresearch.synth.generate``, cached) for ``--years`` over
-               ``--las`` LAs (default 152) at ``--scale`` referrals per LA per year (default
-               England's ≈ 4,300 × ``--children`` / 1,000,000, so the defaults are a national
-               run: 7 years of all LAs, several GB of XML — the lead's end-of-project run),
-               loaded into a store (``cinresearch.io.loader.load_paths``) and built
+``build``      synthetic returns (``cinresearch.synth.generate``, cached) for ``--years``
+               (default 2018-2025, every census year the loader supports) over ``--las`` LAs
+               (default 152) at ``--scale`` referrals per LA per year (default England's
+               ≈ 4,300 × 10 / years × ``--children`` / 1,000,000: ten national years' volume of
+               referrals, 13 GB of input), loaded into a store
+               (``cinresearch.io.loader.load_paths``) and built
                (``cinresearch.journeys.build_journeys``).
 ``survival``   survival frame (``cinresearch.cohorts``) + Aalen-Johansen + Cox (``cinresearch.survival``)
                on the built store.
@@ -996,7 +997,10 @@ def main() -> None:
         "--children", type=int, default=None, help="children in the return (default 1,000,000)"
     )
     parser.add_argument(
-        "--years", type=_years, default=None, help="census years for synth stages, e.g. 2018-2024"
+        "--years",
+        type=_years,
+        default=None,
+        help="census years for synth stages (default 2018-2025)",
     )
     parser.add_argument("--las", type=int, default=N_LAS, help="LAs for synth stages (default 152)")
     parser.add_argument(
@@ -1004,7 +1008,7 @@ def main() -> None:
         type=int,
         default=None,
         help="synthetic referrals per LA per year for build/survival/report "
-        "(default 4,300 × children / 1,000,000; England ≈ 4,300)",
+        "(default 4,300 × 10 / years × children / 1,000,000: ten national years' volume)",
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -1068,9 +1072,14 @@ def main() -> None:
         return
     q = args.quick
     args.children = args.children or (2_000 if q else NATIONAL_CHILDREN)
-    args.years = args.years or ((2018, 2020) if q else (2018, 2024))
+    # default: ten national years' volume of referrals over the eight census years the loader
+    # supports (2017-18 to 2024-25), i.e. England's rate × 10/8 (see SCALING.md §0)
+    args.years = args.years or ((2018, 2020) if q else (2018, 2025))
     args.las = 2 if q and args.las == N_LAS else args.las
-    args.scale = args.scale or (1_000 if q else max(1, round(4_300 * args.children / 1e6)))
+    ten_years = 10 / (args.years[1] - args.years[0] + 1)
+    args.scale = args.scale or (
+        1_000 if q else max(1, round(4_300 * ten_years * args.children / 1e6))
+    )
     args.liiatools_children = args.liiatools_children or (LIIA_QUICK if q else LIIA_LADDER)
     args.la_equivalent = args.la_equivalent or (500 if q else LA_EQUIVALENT)
     args.scaling = args.scaling or ((1, 2) if q else (1, 2, 4, 8))
