@@ -1,22 +1,25 @@
 """Exploratory fuzzing of the compiled CIN reader (not run in CI).
 
-Usage: .venv/bin/python bench/fuzz_cinfast.py [--seconds 120] [--runs N] [--seed 7]
+Usage: .venv/bin/python bench/fuzz_cinfast.py [--seconds 120] [--runs N] [--seed 7] [--compare]
 
 Mutates two small returns at random (inserted, deleted and replaced bytes, among them NUL, CR
 and invalid UTF-8; truncations; copied spans) and feeds each to ``_cinfast.parse``. A crash is
 the failure this looks for; run it under ``valgrind -q`` (with ``PYTHONMALLOC=malloc`` and a
-small ``--runs``) to look for invalid reads and writes. Whether accepted text reads as lxml
-reads it is checked in CI by ``tests/test_cin_xml_columnar.py``.
+small ``--runs``) to look for invalid reads and writes. With ``--compare`` (slower), every
+mutation either fast reader accepts is also parsed by lxml and must give the same frames —
+the differential version of the hypothesis test in ``tests/test_cin_xml_columnar.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
-from cinresearch.io import _cinfast
+from cinresearch.io import _cinfast, cin_xml_columnar, cin_xml_native, cin_xml_parallel
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHABET = b'<>/&="\n\r\t !?AZaz09\x00\x80\xbf\xef\xff'
@@ -45,12 +48,42 @@ def _mutate(source: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+def _compare(data: bytes, scratch: Path) -> int:
+    """Parse with both fast readers; any accepted result must equal lxml's. Returns accepts."""
+    from polars.testing import assert_frame_equal
+
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    results = {
+        "compiled": cin_xml_native.parse_children(data),
+        "polars": cin_xml_columnar.parse_children(text) if text is not None else None,
+    }
+    accepted = {name: r for name, r in results.items() if r is not None}
+    if not accepted:
+        return 0
+    scratch.write_bytes(data)
+    reference = cin_xml_parallel._parse_range_lxml(str(scratch), 0, len(data), "")
+    for name, result in accepted.items():
+        if not reference["ok"]:
+            raise SystemExit(f"{name} reader accepted what lxml rejects: {data!r}")
+        for table, frame in reference["frames"].items():
+            assert_frame_equal(result["frames"][table], frame)
+        for key in ("counts", "children", "episodes", "cpps", "newlines", "strays"):
+            if result[key] != reference[key]:
+                raise SystemExit(f"{name} reader differs from lxml on {key}: {data!r}")
+    return len(accepted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--runs", type=int, default=0, help="stop after this many (0: by time)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--compare", action="store_true", help="check accepted text against lxml")
     args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="fuzz_cinfast_")) / "mutant.xml"
     sources = [_children(ROOT / "tests/fixtures/cin/cin_2024_minimal.xml")]
     bench = ROOT / "bench/cache/cin_bench_1000.xml"
     if bench.exists():
@@ -61,9 +94,15 @@ def main() -> None:
     while (args.runs and runs < args.runs) or (
         not args.runs and time.monotonic() - started < args.seconds
     ):
-        accepted += _cinfast.parse(_mutate(rng.choice(sources), rng)) is not None
+        data = _mutate(rng.choice(sources), rng)
+        if args.compare:
+            accepted += _compare(data, scratch)
+        else:
+            accepted += _cinfast.parse(data) is not None
         runs += 1
-    print(f"{runs:,} mutated inputs, {accepted:,} accepted, no crash")
+    shutil.rmtree(scratch.parent, ignore_errors=True)
+    same = "; every accepted result equals lxml's" if args.compare else ""
+    print(f"{runs:,} mutated inputs, {accepted:,} accepted, no crash{same}")
 
 
 if __name__ == "__main__":

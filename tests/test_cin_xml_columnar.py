@@ -303,3 +303,30 @@ def test_raw_identifiers_do_not_leave_the_parsing_process(demo_key) -> None:
         .select(pl.any_horizontal(pl.all().str.contains("CHILD0001")).any())
         .item()
     )
+
+
+@native_only
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\xff",
+        b"\xc0\xaf",
+        b"\xed\xa0\x80",
+        b"\xe2\x82",
+        b"\xc3",
+        b"\xf4\x90\x80\x80",
+        b"\xe0\x80\x80",
+    ]
+    + [b"\xef\xbf\xbf", b"\xef\xbf\xbe"],  # valid UTF-8, but not XML characters
+)
+def test_compiled_reader_declines_invalid_utf8_and_non_characters(value: bytes) -> None:
+    data = _children_text().encode().replace(b"CHILD0001", b"CH" + value + b"ILD")
+    assert cin_xml_native.parse_children(data) is None
+
+
+@native_only
+def test_compiled_reader_accepts_multibyte_characters_inside_values() -> None:
+    text = _children_text().replace("CHILD0001", "C-é€𝄞\ufffd-1")
+    result = cin_xml_native.parse_children(text.encode())
+    assert result is not None
+    _assert_same(result, _lxml(text))

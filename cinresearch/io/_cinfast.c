@@ -162,7 +162,33 @@ static int close_tag(Ctx *c, const char *name, int64_t len) {
     return 1;
 }
 
-/* Leaf text up to '<': characters XML allows in text, minus '&' and '>' (handled elsewhere). */
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates), or 0
+ * if it is malformed or encodes U+FFFE / U+FFFF, which are not XML characters. */
+static int utf8_length(const char *p, const char *end) {
+    const unsigned char *u = (const unsigned char *)p;
+    int64_t left = end - p;
+    unsigned char b = u[0];
+    int n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) n = 2;
+    else if (b >= 0xE0 && b <= 0xEF) {
+        n = 3;
+        if (b == 0xE0) lo = 0xA0;
+        if (b == 0xED) hi = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        n = 4;
+        if (b == 0xF0) lo = 0x90;
+        if (b == 0xF4) hi = 0x8F;
+    } else return 0;
+    if (left < n || u[1] < lo || u[1] > hi) return 0;
+    for (int i = 2; i < n; i++)
+        if (u[i] < 0x80 || u[i] > 0xBF) return 0;
+    if (b == 0xEF && u[1] == 0xBF && (u[2] == 0xBE || u[2] == 0xBF)) return 0;
+    return n;
+}
+
+/* Leaf text up to '<': characters XML allows in text, minus '&' and '>' (handled elsewhere);
+ * the only place non-ASCII bytes are accepted, so the only place UTF-8 is checked. */
 static int leaf_text(Ctx *c, const char **start, int64_t *len) {
     const char *p = c->p, *end = c->end;
     const char *s = p;
@@ -174,9 +200,11 @@ static int leaf_text(Ctx *c, const char **start, int64_t *len) {
             else if (ch != '\t') return 0;
         } else if (ch == '&' || ch == '>') {
             return 0;
-        } else if (ch == 0xEF && end - p >= 3 && (unsigned char)p[1] == 0xBF &&
-                   ((unsigned char)p[2] == 0xBE || (unsigned char)p[2] == 0xBF)) {
-            return 0; /* U+FFFE / U+FFFF are not XML characters */
+        } else if (ch >= 0x80) {
+            int n = utf8_length(p, end);
+            if (!n) return 0; /* invalid UTF-8, U+FFFE or U+FFFF */
+            p += n;
+            continue;
         }
         p++;
     }

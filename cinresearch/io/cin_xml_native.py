@@ -71,7 +71,7 @@ def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
 
 
 def parse_children(data: bytes) -> dict[str, Any] | None:
-    """Raw frames for a run of ``<Child>`` elements (UTF-8 bytes), or None if declined.
+    """Raw frames for a run of ``<Child>`` elements, or None if declined (invalid UTF-8 too).
 
     Same contract as :func:`cinresearch.io.cin_xml_columnar.parse_children`.
     """

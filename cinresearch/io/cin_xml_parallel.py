@@ -88,16 +88,16 @@ def _parse_range(args: tuple) -> dict:
         with open(path, "rb") as handle:
             handle.seek(start)
             data = handle.read(end - start)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            text = None  # lxml reports the encoding error with its line
-        if text is not None:
-            result = cin_xml_native.parse_children(data)
-            del data
-            if result is None:
+        result = cin_xml_native.parse_children(data)  # checks UTF-8 itself
+        if result is None:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None  # lxml reports the encoding error with its line
+            if text is not None:
                 result = cin_xml_columnar.parse_children(text)
-        del text
+            del text
+        del data
     if result is None:
         result = _parse_range_lxml(path, start, end, namespace)
         if not result["ok"]:
