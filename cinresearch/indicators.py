@@ -706,7 +706,8 @@ def _source_group_expr() -> pl.Expr:
     return pl.coalesce(by_code, by_number, pl.lit("unrecognised"))
 
 
-def _episode_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
+def _child_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
+    """The breakdowns every unit set has: total, age band at ``reference``, sex, disability."""
     return [
         pl.lit("Total").alias("total"),
         age_band_expr(pl.col("birth_date"), reference, pl.col("expected_birth_date")).alias(
@@ -717,6 +718,13 @@ def _episode_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
         .then(pl.lit("Yes"))
         .otherwise(pl.lit("No"))
         .alias("disabled"),
+    ]
+
+
+def _episode_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
+    """:func:`_child_breakdowns` plus the episode's primary need."""
+    return [
+        *_child_breakdowns(reference),
         pl.col("primary_need").fill_null("missing").alias("primary_need"),
     ]
 
@@ -794,17 +802,7 @@ def _with_child(inp: IndicatorInputs, frame: pl.LazyFrame, reference: Any) -> pl
     return (
         frame.drop(clash)
         .join(kids, on=["child_id", "la_code"], how="left")
-        .with_columns(
-            pl.lit("Total").alias("total"),
-            age_band_expr(pl.col("birth_date"), reference, pl.col("expected_birth_date")).alias(
-                "age_band"
-            ),
-            pl.col("sex").fill_null("U").alias("sex"),
-            pl.when(pl.col("disabled").fill_null(False))
-            .then(pl.lit("Yes"))
-            .otherwise(pl.lit("No"))
-            .alias("disabled"),
-        )
+        .with_columns(_child_breakdowns(reference))
     )
 
 

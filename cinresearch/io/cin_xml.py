@@ -99,6 +99,17 @@ CPP_FIELDS = {
 }
 CONTAINERS = {"ChildIdentifiers", "ChildCharacteristics"}
 
+#: lxml options for every parse of a return: no entity expansion, DTD or network access (XXE
+#: and entity bombs), no huge-tree override; comments and processing instructions dropped
+SAFE_PARSER_OPTIONS: dict[str, bool] = {
+    "resolve_entities": False,
+    "load_dtd": False,
+    "no_network": True,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+
 
 @dataclass
 class Header:
@@ -581,12 +592,7 @@ def iter_children(
                 handle,
                 events=("start", "end"),
                 tag=("{*}Message", "{*}Header", "{*}Children", "{*}Child"),
-                resolve_entities=False,
-                load_dtd=False,
-                no_network=True,
-                huge_tree=False,
-                remove_comments=True,
-                remove_pis=True,
+                **SAFE_PARSER_OPTIONS,
             )
             last_pos = 0
             stray = on_stray or (lambda elem: None)

@@ -121,7 +121,7 @@ def _parse_range(args: tuple) -> dict:
 
 def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
     """Parse one byte range with lxml and the element-by-element parser (reads any order)."""
-    from cinresearch.io.cin_xml import _Parser
+    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _Parser
 
     parser = _Parser(namespace)
     stream = _Range(path, start, end, namespace)
@@ -132,12 +132,7 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
             stream,
             events=("end",),
             tag=(children_tag, child_tag),
-            resolve_entities=False,
-            load_dtd=False,
-            no_network=True,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
+            **SAFE_PARSER_OPTIONS,
         ):
             if elem.tag == children_tag:
                 for leftover in elem:
