@@ -144,6 +144,21 @@ def upn_valid_expr(upn: pl.Expr) -> pl.Expr:
     return shape & (check == text.str.slice(0, 1))
 
 
+def checked_upns(upns: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(passes the DfE check, the stripped upper-case UPN where it does, else null) per value.
+
+    What the loaders hash: only a valid UPN links records, so an invalid one is not hashed.
+    """
+    if upns.null_count() == upns.len():  # e.g. a return without UPNs: nothing to check
+        return pl.repeat(False, upns.len(), eager=True), upns.cast(pl.String)
+    checked = pl.DataFrame({"upn": upns}).select(
+        ok=upn_valid_expr(pl.col("upn")).fill_null(False),
+        upn=pl.col("upn").str.strip_chars().str.to_uppercase(),
+    )
+    ok = checked.get_column("ok")
+    return ok, checked.get_column("upn").set(~ok, None).alias(upns.name)
+
+
 def upn_is_valid(upn: str) -> bool:
     """DfE UPN check: 13 chars, check letter (rule 1510), digits 2-12 (1540), last char (1550)."""
     upn = upn.strip().upper()

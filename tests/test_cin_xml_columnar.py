@@ -270,10 +270,10 @@ def test_a_fast_reader_never_accepts_what_lxml_reads_otherwise(text: str) -> Non
 
 
 def test_declared_encodings() -> None:
-    assert cin_xml_columnar.utf8_declared(b'<?xml version="1.0" encoding="UTF-8"?><Message>')
-    assert cin_xml_columnar.utf8_declared(b"\xef\xbb\xbf<?xml version='1.0'?><Message>")
-    assert cin_xml_columnar.utf8_declared(b"<Message>")
-    assert not cin_xml_columnar.utf8_declared(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert cin_xml_parallel.utf8_declared(b'<?xml version="1.0" encoding="UTF-8"?><Message>')
+    assert cin_xml_parallel.utf8_declared(b"\xef\xbb\xbf<?xml version='1.0'?><Message>")
+    assert cin_xml_parallel.utf8_declared(b"<Message>")
+    assert not cin_xml_parallel.utf8_declared(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
 
 
 def test_latin1_file_is_not_cut_into_utf8_ranges(tmp_path: Path, demo_key) -> None:

@@ -37,7 +37,7 @@ from lxml import etree
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
 from cinresearch.io.errors import CinFileError
-from cinresearch.pseudonymise import Pseudonymiser, upn_valid_expr
+from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
 KNOWN_YEARS: tuple[int, ...] = tuple(_FORMAT["years"])
@@ -893,20 +893,8 @@ def pseudonymise_children(children: pl.DataFrame, key: Pseudonymiser, la_code: s
     """
     ids = children.get_column("la_child_id").str.strip_chars()
 
-    def valid_upns(column: str) -> tuple[pl.Series, pl.Series]:
-        """(passes the DfE check, the stripped upper-case UPN where it does, else null)."""
-        values = children.get_column(column)
-        if values.null_count() == values.len():  # e.g. a return without UPNs: nothing to check
-            return pl.repeat(False, values.len(), eager=True), values
-        checked = children.select(
-            ok=upn_valid_expr(pl.col(column)).fill_null(False),
-            upn=pl.col(column).str.strip_chars().str.to_uppercase(),
-        )
-        ok = checked.get_column("ok")
-        return ok, checked.get_column("upn").set(~ok, None)
-
-    upn_ok, upns = valid_upns("upn")
-    _, former = valid_upns("former_upn")
+    upn_ok, upns = checked_upns(children.get_column("upn"))
+    _, former = checked_upns(children.get_column("former_upn"))
     return children.with_columns(
         key.hash_series("child", ids, prefix=f"{la_code}\x1f").alias("child_id"),
         key.hash_series("upn", upns).alias("upn_hash"),

@@ -17,7 +17,6 @@ result is identical to the lxml parser's — frames, sequence numbers, lines and
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Any
 
@@ -322,19 +321,3 @@ def parse_children(text: str) -> dict[str, Any] | None:
         "newlines": newlines,
         "strays": [],
     }
-
-
-DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
-
-
-def utf8_declared(head: bytes) -> bool:
-    """True when the document is UTF-8 (declared so, ASCII, or no declaration)."""
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:]
-    match = DECLARED_ENCODING.match(head)
-    return match is None or match.group(1).lower().replace(b"_", b"-") in (
-        b"utf-8",
-        b"utf8",
-        b"us-ascii",
-        b"ascii",
-    )

@@ -46,8 +46,7 @@ def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
             columns[name] = pl.Series(name, _ints(value), dtype=pl.Int64)
         elif isinstance(value, tuple):
             columns[name] = pl.from_arrow(_strings(value)).alias(name)
-    height = len(next(iter(columns.values())))
-    frame = pl.DataFrame(columns) if columns else pl.DataFrame()
+    frame = pl.DataFrame(columns)
     if table == "children":
         n = pl.Series(_ints(parts["n_disability"]))
         real = n - pl.Series(_ints(parts["n_none"]))
@@ -66,7 +65,6 @@ def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
         frame = frame.with_columns(pl.from_arrow(factors).alias("factors"))
     missing = [name for name in _RAW[table] if name not in frame.columns]
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
-    assert frame.height == height
     return frame.select(pl.col(name).cast(raw_dtype(name)) for name in _RAW[table])
 
 

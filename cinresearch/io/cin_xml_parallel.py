@@ -33,11 +33,25 @@ from typing import Any
 import polars as pl
 from lxml import etree
 
-from cinresearch.io.cin_xml_columnar import utf8_declared
-
 _CHILD_START = re.compile(rb"<Child[\s>]")
 _PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
 _TAIL = re.compile(rb"^\s*</Children>\s*</Message>\s*$")
+DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+def utf8_declared(head: bytes) -> bool:
+    """True when the document is UTF-8 (declared so, ASCII, or no declaration)."""
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    match = DECLARED_ENCODING.match(head)
+    return match is None or match.group(1).lower().replace(b"_", b"-") in (
+        b"utf-8",
+        b"utf8",
+        b"us-ascii",
+        b"ascii",
+    )
+
+
 MIN_BYTES_PER_WORKER = 16 * 1024 * 1024
 BATCH_BYTES = 24 * 1024 * 1024
 

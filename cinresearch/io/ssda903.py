@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from cinresearch.io.loader import InputFileError, LoadedInput
-from cinresearch.pseudonymise import Pseudonymiser, upn_valid_expr
+from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _NAME = re.compile(r"(20\d\d)_(\d{3})(?!\d)")
 _SEX = {"1": "M", "2": "F", "M": "M", "F": "F"}
@@ -40,12 +40,7 @@ def read_ssda903(path: Path, kind: str, key: Pseudonymiser) -> LoadedInput:
     if kind == "ssda903_header":
         table = "cla_children"
 
-        def upn_hash(upns: pl.Series) -> pl.Series:
-            valid = pl.select(upn_valid_expr(upns)).to_series().fill_null(False)
-            cleaned = upns.str.strip_chars().str.to_uppercase().set(~valid, None)
-            return key.hash_series("upn", cleaned)
-
-        ids["upn_hash"] = upn_hash
+        ids["upn_hash"] = lambda upns: key.hash_series("upn", checked_upns(upns)[1])
         derived = {"sex": pl.col("sex").str.to_uppercase().replace_strict(_SEX, default="U")}
     else:
         table = "cla_episodes"
