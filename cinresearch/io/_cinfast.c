@@ -671,7 +671,9 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     } else if (!ok || c->failed) {
         result = Py_NewRef(Py_None);
     } else {
-        result = build(c);
+        /* every newline sits in whitespace or a value, both counted while scanning */
+        PyObject *tables = build(c);
+        result = tables ? Py_BuildValue("(NL)", tables, (long long)(c->line - 1)) : NULL;
     }
     ctx_free(c);
     free(c);
@@ -816,8 +818,8 @@ done:
 
 static PyMethodDef METHODS[] = {
     {"parse", parse, METH_VARARGS,
-     "parse(data: bytes) -> dict | None: columns for a run of <Child> elements in schema order, "
-     "or None when the text is not of that form."},
+     "parse(data: bytes) -> (dict, int) | None: columns for a run of <Child> elements in schema "
+     "order and the number of newlines read, or None when the text is not of that form."},
     {"hmac_hex", hmac_hex, METH_VARARGS,
      "hmac_hex(key, prefix, offsets, data, chars) -> bytes: the first `chars` hex digits of "
      "HMAC-SHA256(key, prefix + s) for each string s given by int64 offsets into data."},

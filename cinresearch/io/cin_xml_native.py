@@ -75,12 +75,12 @@ def parse_children(data: bytes) -> dict[str, Any] | None:
     """
     if _cinfast is None:
         return None
-    newlines = data.count(b"\n")
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")  # XML line-end handling; a lone CR is declined
-    parsed = _cinfast.parse(data)
-    if parsed is None:
+    result = _cinfast.parse(data)
+    if result is None:
         return None
+    parsed, newlines = result
     frames = {table: _frame(table, parts) for table, parts in parsed.items()}
     frames["misplaced"] = pl.DataFrame(
         {name: [] for name in _RAW["misplaced"]},
