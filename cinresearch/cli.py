@@ -246,8 +246,9 @@ def rejects(
         table.add_row(*[str(v) for v in row])
     console.print(table)
     console.print(
-        f"{frame.filter(pl.col('action') == 'rejected').height} rejected, "
-        f"{frame.filter(pl.col('action') == 'flagged').height} flagged"
+        f"{frame.filter(pl.col('action') == 'reject_record').height} rejected, "
+        f"{frame.filter(pl.col('action') == 'drop_value').height} with a value dropped, "
+        f"{frame.filter(pl.col('action') == 'flag').height} flagged"
     )
 
 

@@ -1,11 +1,39 @@
 """Data contracts: read ``data_contracts/*.yaml`` and validate frames against them.
 
-A contract names a table's columns (type, required, code list) and its rules. Rules are SQL
-boolean expressions over the table's columns (true = the row passes), evaluated by polars, with
-a DfE rule number or a short id and a severity: ``error`` rows are quarantined to ``rejects``;
-``query`` rows are kept and flagged there. Validation itself runs through pandera's polars
-backend; this module turns a contract into a pandera schema and pandera's failure cases into
-one reject row per (record, rule).
+A contract names a table's columns (type, required, code list) and its rules. Every rule in a
+``rules:`` list is one entry of the rule catalogue (``docs/rules.md``, rendered by
+``python -m cinresearch.tools.render_rules``) with these fields:
+
+``id``
+    DfE's rule code (``8925``, ``8525Q``); only where DfE has no rule, a descriptive id
+    prefixed ``cr_``.
+``severity``
+    DfE's severity, ``error`` or ``query``.
+``action``
+    Ours: ``reject_record`` (the record goes to ``rejects`` instead of its table, and the
+    records nested under it with it), ``drop_value`` (a bad code in a list is removed from the
+    list, or for a one-code-per-row table such as ``disabilities`` that row; the parent record
+    is kept) or ``flag`` (the record is kept and a row added to ``rejects``). A query never
+    removes a record: a rule with severity ``query`` must have action ``flag``, and a contract
+    that says otherwise fails to load.
+``years``
+    Census years the rule applies to: ``"2018-"``, ``"2018-2025"``, ``"2022"`` or ``"all"``;
+    outside them the rule is not evaluated (tables without ``census_year`` take ``"all"`` only).
+``check``
+    A SQL boolean expression over the table's columns (true = the row passes), evaluated by
+    polars. For ``drop_value`` rules it is ``"<column> in code list <list>"`` and names the
+    column (``column:``) whose code list it enforces.
+``message``
+    Our own words, shown in ``rejects``.
+``test``
+    The pytest node id of a test that exercises the rule.
+
+``data_contracts/cross_record_rules.yaml`` holds rules that compare records (overlaps,
+activity before the referral...) as a top-level ``rules:`` list with the same fields plus
+``table`` (the table whose rows they flag); :func:`rule_catalogue` reads both kinds.
+
+Validation itself runs through pandera's polars backend; this module turns a contract into a
+pandera schema and pandera's failure cases into one reject row per (record, rule).
 
 Rules may use these context columns, which the loaders add before validating:
 ``reference_date`` (31 March of the census year), ``collection_start`` (1 April before it),
@@ -17,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +71,14 @@ _TYPES: dict[str, pl.DataType] = {
     "list[str]": pl.List(pl.String()),
 }
 
+ISSUES_SCHEMA = {
+    "row_index": pl.UInt32,
+    "rule": pl.String,
+    "severity": pl.String,
+    "message": pl.String,
+    "action": pl.String,
+}
+
 REJECTS_SCHEMA = {
     "source_file": pl.String(),
     "line": pl.Int64(),
@@ -65,16 +102,96 @@ class ColumnSpec:
     description: str = ""
 
 
+SEVERITIES = ("error", "query")
+ACTIONS = ("reject_record", "drop_value", "flag")
+RULE_FIELDS = ("id", "severity", "action", "years", "check", "message", "test")
+CROSS_RECORD_FILE = "cross_record_rules.yaml"
+_YEARS = re.compile(r"^(?:all|(\d{4})(?:(-)(\d{4})?)?)$")
+
+
+class ContractError(ValueError):
+    """A data contract that breaks the catalogue's rules (raised when it is read)."""
+
+
+def parse_years(years: str) -> tuple[int | None, int | None]:
+    """``"2018-"`` → (2018, None); ``"2018-2025"`` → (2018, 2025); ``"2022"``; ``"all"``."""
+    match = _YEARS.match(str(years).strip())
+    if not match:
+        raise ContractError(f"years {years!r} is not 'all', 'YYYY', 'YYYY-' or 'YYYY-YYYY'")
+    start, dash, end = match.groups()
+    if start is None:
+        return None, None
+    first = int(start)
+    last = int(end) if end else (None if dash else first)
+    if last is not None and last < first:
+        raise ContractError(f"years {years!r} ends before it starts")
+    return first, last
+
+
 @dataclass(frozen=True)
 class Rule:
+    """One catalogue entry (see the module docstring for the fields)."""
+
     id: str
     check: str
     message: str
     severity: str = "error"
+    action: str = "reject_record"
+    years: str = "all"
+    test: str = ""
+    table: str = ""
+    column: str | None = None
 
     @property
     def expr(self) -> pl.Expr:
         return pl.sql_expr(self.check)
+
+    @property
+    def year_range(self) -> tuple[int | None, int | None]:
+        return parse_years(self.years)
+
+    def applies_in(self, census_year: int) -> bool:
+        start, end = self.year_range
+        return (start is None or census_year >= start) and (end is None or census_year <= end)
+
+
+def _parse_rule(raw: dict[str, Any], *, table: str, source: str) -> Rule:
+    """A catalogue entry from YAML, refusing one that breaks the catalogue's rules."""
+    where = f"{source}: rule {raw.get('id')!r}"
+    missing = [f for f in RULE_FIELDS if raw.get(f) in (None, "")]
+    if missing:
+        raise ContractError(f"{where} lacks {', '.join(missing)}")
+    unknown = set(raw) - {*RULE_FIELDS, "table", "column"}
+    if unknown:
+        raise ContractError(f"{where} has unknown fields {sorted(unknown)}")
+    rule = Rule(
+        id=str(raw["id"]),
+        check=str(raw["check"]),
+        message=str(raw["message"]),
+        severity=str(raw["severity"]),
+        action=str(raw["action"]),
+        years=str(raw["years"]),
+        test=str(raw["test"]),
+        table=str(raw.get("table") or table),
+        column=raw.get("column"),
+    )
+    if rule.severity not in SEVERITIES:
+        raise ContractError(f"{where}: severity must be one of {SEVERITIES}")
+    if rule.action not in ACTIONS:
+        raise ContractError(f"{where}: action must be one of {ACTIONS}")
+    if rule.severity == "query" and rule.action != "flag":
+        raise ContractError(f"{where}: a query never removes a record; its action must be flag")
+    if not (rule.id.startswith("cr_") or re.fullmatch(r"\d{3,4}Q?", rule.id)):
+        raise ContractError(f"{where}: id must be a DfE code (e.g. 8925, 8525Q) or start cr_")
+    if (rule.action == "drop_value") != (rule.column is not None):
+        raise ContractError(f"{where}: drop_value rules, and only they, name a column")
+    if not rule.table:
+        raise ContractError(f"{where}: no table")
+    try:
+        rule.year_range
+    except ContractError as err:
+        raise ContractError(f"{where}: {err}") from None
+    return rule
 
 
 @dataclass(frozen=True)
@@ -117,15 +234,9 @@ def load_contract(table: str, directory: Path = CONTRACTS_DIR) -> Contract:
         for c in raw["columns"]
     )
     rules = tuple(
-        Rule(
-            id=str(r["id"]),
-            check=r["check"],
-            message=r["message"],
-            severity=r.get("severity", "error"),
-        )
-        for r in raw.get("rules") or []
+        _parse_rule(r, table=raw["table"], source=path.name) for r in raw.get("rules") or []
     )
-    return Contract(
+    contract = Contract(
         table=raw["table"],
         description=raw.get("description", ""),
         key=tuple(raw.get("key", [])),
@@ -133,13 +244,75 @@ def load_contract(table: str, directory: Path = CONTRACTS_DIR) -> Contract:
         rules=rules,
         source_columns=dict(raw.get("source_columns") or {}),
     )
+    _check_contract_rules(contract, path.name)
+    return contract
+
+
+def _check_contract_rules(contract: Contract, source: str) -> None:
+    names = {c.name for c in contract.columns}
+    seen: set[str] = set()
+    for rule in contract.rules:
+        where = f"{source}: rule {rule.id!r}"
+        if rule.id in seen:
+            raise ContractError(f"{where} given twice")
+        seen.add(rule.id)
+        if rule.table != contract.table:
+            raise ContractError(f"{where}: table {rule.table!r} in the {contract.table} contract")
+        start, end = rule.year_range
+        if "census_year" not in names and (start, end) != (None, None):
+            raise ContractError(f"{where}: {contract.table} has no census_year; years must be all")
+        if rule.column is not None:
+            col = next((c for c in contract.columns if c.name == rule.column), None)
+            if col is None or not col.codes:
+                raise ContractError(f"{where}: column {rule.column!r} has no code list")
+            if rule.check != f"{col.name} in code list {col.codes}":
+                raise ContractError(
+                    f"{where}: a drop_value check reads '{col.name} in code list {col.codes}'"
+                )
+            if not isinstance(col.dtype, pl.List) and col.name not in contract.key:
+                raise ContractError(
+                    f"{where}: drop_value on a single-value column must be a key column "
+                    "(the row is the value); otherwise reject or flag the record"
+                )
 
 
 def contract_tables(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """Names of all tables that have a contract."""
+    """Names of all tables that have a contract (a top-level ``table:`` key)."""
+    top = re.compile(r"^table:", re.MULTILINE)
     return sorted(
-        p.stem for p in directory.glob("*.yaml") if "table:" in p.read_text(encoding="utf-8")
+        p.stem for p in directory.glob("*.yaml") if top.search(p.read_text(encoding="utf-8"))
     )
+
+
+def cross_record_rules(directory: Path = CONTRACTS_DIR) -> tuple[Rule, ...]:
+    """Rules that compare records, from ``cross_record_rules.yaml`` (each names its table)."""
+    path = directory / CROSS_RECORD_FILE
+    if not path.exists():
+        return ()
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if set(raw) - {"rules", "description"}:
+        raise ContractError(f"{path.name}: only a top-level rules: list (and description)")
+    rules = []
+    for entry in raw.get("rules") or []:
+        if not entry.get("table"):
+            raise ContractError(f"{path.name}: rule {entry.get('id')!r} lacks table")
+        rule = _parse_rule(entry, table=str(entry["table"]), source=path.name)
+        if rule.action == "drop_value":
+            raise ContractError(f"{path.name}: rule {rule.id!r}: cross-record rules do not drop")
+        rules.append(rule)
+    keys = [(r.table, r.id) for r in rules]
+    if len(keys) != len(set(keys)):
+        raise ContractError(f"{path.name}: a (table, id) is given twice")
+    return tuple(rules)
+
+
+def rule_catalogue(directory: Path = CONTRACTS_DIR) -> list[Rule]:
+    """Every rule in ``data_contracts/``: per-table contracts, then cross-record rules."""
+    rules: list[Rule] = []
+    for table in contract_tables(directory):
+        rules.extend(load_contract(table, directory).rules)
+    rules.extend(cross_record_rules(directory))
+    return rules
 
 
 def schema(table: str) -> pl.Schema:
@@ -197,6 +370,8 @@ class _CheckInfo:
     rule: str
     severity: str
     message: str
+    action: str = "reject_record"
+    drop_column: str | None = None  # drop_value: the column whose bad values are removed
 
 
 def _build_pandera(
@@ -220,11 +395,28 @@ def _build_pandera(
         frame_checks.append(pa.Check(_expr_check(expr), error=name))
         frame_failures.append((name, ~expr))
 
+    drops = {r.column: r for r in contract.rules if r.action == "drop_value"}
     for col in contract.columns:
         checks = []
         if col.required:
             column_failures.append((f"not_nullable:{col.name}", pl.col(col.name).is_null()))
-        if col.codes:
+        if col.codes and col.name in drops:
+            rule = drops[col.name]
+            allowed = sorted(codes.code_list(col.codes))
+            name = f"rule:{rule.id}"
+            if isinstance(col.dtype, pl.List):
+                valid = pl.col(col.name).list.eval(pl.element().is_in(allowed)).list.all()
+            else:
+                valid = pl.col(col.name).is_null() | pl.col(col.name).is_in(allowed)
+            frame_check(_in_years(valid.fill_null(True), rule), name)
+            info[name] = _CheckInfo(
+                rule=rule.id,
+                severity=rule.severity,
+                message=rule.message,
+                action=rule.action,
+                drop_column=col.name,
+            )
+        if col.codes and col.name not in drops:
             allowed = sorted(codes.code_list(col.codes))
             name = f"codes:{col.name}"
             if isinstance(col.dtype, pl.List):
@@ -245,6 +437,7 @@ def _build_pandera(
                 severity="error",
                 message=f"{col.name}: code not in the {col.codes} code list",
             )
+        if col.codes:
             year_expr = (
                 _list_year_validity_expr(col.name, col.codes)
                 if isinstance(col.dtype, pl.List)
@@ -257,6 +450,7 @@ def _build_pandera(
                     rule=f"code_year:{col.codes}",
                     severity="query",
                     message=f"{col.name}: code not valid in this census year",
+                    action="flag",
                 )
         columns[col.name] = pa.Column(col.dtype, nullable=not col.required, checks=checks)
         info[f"not_nullable:{col.name}"] = _CheckInfo(
@@ -265,11 +459,29 @@ def _build_pandera(
             message=f"{col.name} is required but missing",
         )
     for rule in contract.rules:
+        if rule.action == "drop_value":
+            continue  # checked with its column above
         name = f"rule:{rule.id}"
-        frame_check(rule.expr.fill_null(True), name)
-        info[name] = _CheckInfo(rule=rule.id, severity=rule.severity, message=rule.message)
+        frame_check(_in_years(rule.expr.fill_null(True), rule), name)
+        info[name] = _CheckInfo(
+            rule=rule.id, severity=rule.severity, message=rule.message, action=rule.action
+        )
     schema = pa.DataFrameSchema(columns, checks=frame_checks, strict=False, coerce=False)
     return schema, info, column_failures + frame_failures
+
+
+def _in_years(passes: pl.Expr, rule: Rule) -> pl.Expr:
+    """``passes``, or true outside the rule's census years (rules apply only in their years)."""
+    start, end = rule.year_range
+    if start is None and end is None:
+        return passes
+    year = pl.col("census_year")
+    outside = pl.lit(False)
+    if start is not None:
+        outside = outside | (year < start)
+    if end is not None:
+        outside = outside | (year > end)
+    return passes | outside.fill_null(False)
 
 
 def _expr_check(expr: pl.Expr):
@@ -291,8 +503,8 @@ class Validation:
     """The outcome of validating one frame: rows kept, and reject/flag rows with reasons."""
 
     valid: pl.DataFrame
-    rejected_index: pl.Series
-    issues: pl.DataFrame  # row_index, rule, severity, message
+    rejected_index: pl.Series  # rows removed: reject_record, and drop_value on a row's value
+    issues: pl.DataFrame  # row_index, rule, severity, message, action
 
     @property
     def n_rejected(self) -> int:
@@ -302,17 +514,14 @@ class Validation:
 def validate(frame: pl.DataFrame, table: str) -> Validation:
     """Validate ``frame`` (with context columns) against ``table``'s contract.
 
-    Returns the rows that pass every ``error`` check (context columns kept, so the caller can
-    drop them), the row positions rejected, and one issue row per (row, failed check).
+    Returns the rows kept (context columns kept, so the caller can drop them) — every row
+    but those failing a ``reject_record`` check or a ``drop_value`` check on a one-value row;
+    bad codes in a list column are removed from the list — the row positions removed, and one
+    issue row per (row, failed check). Flagged rows are kept unchanged.
     """
     pandera, info, checks = pandera_schema(table)
     frame = frame.with_row_index("__row")
-    schema = {
-        "row_index": pl.UInt32,
-        "rule": pl.String,
-        "severity": pl.String,
-        "message": pl.String,
-    }
+    schema = ISSUES_SCHEMA
     try:  # columns and dtypes: any failure on an empty frame concerns the whole frame
         pandera.validate(frame.head(0), lazy=True)
     except pa.errors.SchemaErrors as err:
@@ -340,6 +549,7 @@ def validate(frame: pl.DataFrame, table: str) -> Validation:
                     pl.lit(ci.rule).alias("rule"),
                     pl.lit(ci.severity).alias("severity"),
                     pl.lit(ci.message).alias("message"),
+                    pl.lit(ci.action).alias("action"),
                 )
             )
     issues = (
@@ -347,9 +557,23 @@ def validate(frame: pl.DataFrame, table: str) -> Validation:
         if parts
         else pl.DataFrame(schema=schema)
     )
-    rejected = issues.filter(pl.col("severity") == "error").get_column("row_index").unique().sort()
-    valid = frame.filter(~pl.col("__row").is_in(rejected.implode())).drop("__row")
-    return Validation(valid=valid, rejected_index=rejected, issues=issues)
+    list_drops = {
+        ci.drop_column: name
+        for name, ci in info.items()
+        if ci.drop_column and isinstance(frame.schema[ci.drop_column], pl.List)
+    }
+    removes = (pl.col("action") == "reject_record") | (
+        (pl.col("action") == "drop_value")
+        & ~pl.col("rule").is_in([info[n].rule for n in list_drops.values()])
+    )
+    rejected = issues.filter(removes).get_column("row_index").unique().sort()
+    valid = frame.filter(~pl.col("__row").is_in(rejected.implode()))
+    for column in list_drops:
+        allowed = sorted(codes.code_list(load_contract(table).column(column).codes or ""))
+        valid = valid.with_columns(
+            pl.col(column).list.eval(pl.element().filter(pl.element().is_in(allowed)))
+        )
+    return Validation(valid=valid.drop("__row"), rejected_index=rejected, issues=issues)
 
 
 def conform(frame: pl.DataFrame, table: str) -> pl.DataFrame:
@@ -384,9 +608,7 @@ def issue_rows(
             "table": table,
             "rule": issues.get_column("rule"),
             "severity": issues.get_column("severity"),
-            "action": issues.get_column("severity").replace_strict(
-                {"error": "rejected", "query": "flagged"}, default="rejected"
-            ),
+            "action": issues.get_column("action"),
             "message": issues.get_column("message"),
             "record": record_json,
             "census_year": census_year,
@@ -406,8 +628,16 @@ def reject_rows(
     census_year: int | None,
     la_code: str | None,
     severity: str = "error",
+    action: str | None = None,
 ) -> pl.DataFrame:
-    """Reject rows for records that failed before validation (e.g. unparseable dates)."""
+    """Reject rows for records that failed before validation (e.g. unparseable dates).
+
+    ``action`` defaults to ``reject_record`` for an error and ``flag`` for a query.
+    """
+    if action is None:
+        action = "reject_record" if severity == "error" else "flag"
+    if action not in ACTIONS or (severity == "query" and action != "flag"):
+        raise ValueError(f"rule {rule}: severity {severity} cannot have action {action}")
     rows = []
     for rec in records:
         rec = dict(rec)
@@ -419,7 +649,7 @@ def reject_rows(
                 "table": table,
                 "rule": rule,
                 "severity": severity,
-                "action": "rejected" if severity == "error" else "flagged",
+                "action": action,
                 "message": message,
                 "record": json.dumps(rec, default=str, sort_keys=True),
                 "census_year": census_year,

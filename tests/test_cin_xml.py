@@ -625,7 +625,9 @@ def test_record_level_faults_are_rejected_with_file_line_rule_and_message(demo_k
     assert (rejects.get_column("message").str.len_chars() > 0).all()
     assert (rejects.get_column("census_year") == 2024).all()
     assert (rejects.get_column("la_code") == "208").all()
-    assert (rejects.get_column("action") == "rejected").all()
+    actions = dict(zip(rejects["rule"], rejects["action"], strict=True))
+    assert actions.pop("cr_assessment_factor_code") == "drop_value"
+    assert set(actions.values()) == {"reject_record"}
     got = set(rejects.select("table", "rule", "line").rows())
     expected = {
         ("children", "type:birth_date", case_line("invalid_birth_date")),
@@ -641,8 +643,8 @@ def test_record_level_faults_are_rejected_with_file_line_rule_and_message(demo_k
         ("referrals", "code:referral_source", case_line("unknown_referral_source")),
         ("referrals", "8630", case_line("closure_before_referral")),
         ("assessments", "parent_rejected", case_line("assessment_of_rejected_episode")),
-        ("assessments", "code:assessment_factor", case_line("unknown_factor")),
-        ("cp_plans", "8935", case_line("cpp_end_before_start")),
+        ("assessments", "cr_assessment_factor_code", case_line("unknown_factor")),
+        ("cp_plans", "8925", case_line("cpp_end_before_start")),
         ("cpp_reviews", "parent_rejected", case_line("review_of_rejected_cpp")),
     }
     assert expected <= got, expected - got
@@ -652,7 +654,7 @@ def test_record_level_faults_are_rejected_with_file_line_rule_and_message(demo_k
     assert got - expected == {("referrals", "parent_rejected", line) for line in _extra_lines()}
     messages = dict(zip(rejects["rule"], rejects["message"], strict=True))
     assert messages["8630"] == "Closure date before referral date"
-    assert messages["8935"] == "CPP ends before it starts"
+    assert messages["8925"] == "CP plan ends before it starts"
     assert messages["type:referral_date"] == "referral_date is not a date (YYYY-MM-DD)"
 
 
@@ -683,14 +685,17 @@ def test_the_rest_of_a_faulty_file_loads_and_reconciles(demo_key):
         (good6, d("2023-12-12")),
     ]
     assert result.tables["cp_plans"].get_column("cpp_start").to_list() == [d("2023-09-01")]
-    assert result.tables["assessments"].is_empty()
+    # the assessment with an unknown factor beside a valid one is kept, without the bad code
+    assert result.tables["assessments"].select("assessment_start", "factors").rows() == [
+        (d("2024-01-06"), ["4B"])
+    ]
     assert result.tables["cpp_reviews"].is_empty()
     rec = result.reconciliation.select("element", "read", "loaded", "rejected", "balanced").rows()
     assert rec == [
         ("Child", 8, 2, 6, True),
         ("Disability", 1, 0, 1, True),
         ("CINdetails", 12, 3, 9, True),
-        ("Assessments", 2, 0, 2, True),
+        ("Assessments", 2, 1, 1, True),
         ("CINPlanDates", 0, 0, 0, True),
         ("Section47", 0, 0, 0, True),
         ("ChildProtectionPlans", 2, 1, 1, True),
@@ -698,7 +703,8 @@ def test_the_rest_of_a_faulty_file_loads_and_reconciles(demo_key):
     ]
     counts = result.counts()
     assert counts["balanced"] is True
-    assert counts["rejected"] == result.rejects.height
+    assert counts["rejected"] + counts["dropped_values"] == result.rejects.height
+    assert counts["dropped_values"] == 1 and counts["flagged"] == 0
 
 
 def test_reject_records_are_json_with_pseudonymised_ids(demo_key):
@@ -729,7 +735,7 @@ def test_upn_with_wrong_check_letter_is_flagged_and_not_hashed(demo_key, tmp_pat
     children = result.tables["children"]
     assert children.height == 2
     assert children.get_column("upn_hash").to_list() == [None, None]
-    flagged = result.rejects.filter(pl.col("action") == "flagged")
+    flagged = result.rejects.filter(pl.col("action") == "flag")
     assert flagged.select("table", "rule", "line").rows() == [("children", "1510", 19)]
     assert "K201123410001" not in flagged.get_column("record")[0]
     assert result.counts()["balanced"] is True

@@ -95,7 +95,7 @@ def test_ssda903_episodes(demo_key):
         (a, date(2018, 10, 10), "P", "K2", None, None),
     ]
     # line 4 is blank (skipped, counted); ISO date, DEC before DECOM, unknown PLACE rejected
-    assert rejects(loaded) == [(5, "type:decom"), (6, "dec_after_decom"), (7, "code:cla_place")]
+    assert rejects(loaded) == [(5, "type:decom"), (6, "cr_cla_dec_after_decom"), (7, "code:cla_place")]
     assert loaded.counts["elements"]["row"] == {
         "read": 5,
         "loaded": 2,
@@ -122,7 +122,7 @@ def test_npd(demo_key):
         (demo_key.upn("J201123410001"), 2019, True, "K", True, None),  # 45/300 = 15%
         (demo_key.upn("E202300115009"), 2019, False, "N", False, True),
     ]
-    assert rejects(loaded) == [(4, "sessions_range"), (5, "code:sen_provision")]
+    assert rejects(loaded) == [(4, "cr_npd_sessions_range"), (5, "code:sen_provision")]
     assert loaded.counts["balanced"] is True
 
 
@@ -133,7 +133,7 @@ def test_population(demo_key):
         ("201", 2018, 0, "F", 48),
         ("201", 2018, 17, "M", 40),  # sex "1" → M
     ]
-    assert rejects(loaded) == [(5, "age_range"), (6, "population_nonnegative")]
+    assert rejects(loaded) == [(5, "cr_population_age_range"), (6, "cr_population_nonnegative")]
 
 
 # -- messy CSVs ------------------------------------------------------------------------------

@@ -173,8 +173,9 @@ class CinLoad:
                 for r in rec.to_dicts()
             },
             "rows": {t: f.height for t, f in self.tables.items()},
-            "rejected": int(self.rejects.filter(pl.col("action") == "rejected").height),
-            "flagged": int(self.rejects.filter(pl.col("action") == "flagged").height),
+            "rejected": int(self.rejects.filter(pl.col("action") == "reject_record").height),
+            "flagged": int(self.rejects.filter(pl.col("action") == "flag").height),
+            "dropped_values": int(self.rejects.filter(pl.col("action") == "drop_value").height),
             "balanced": bool(rec.get_column("balanced").all()),
         }
 
