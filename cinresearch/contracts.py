@@ -188,7 +188,7 @@ def _parse_rule(raw: dict[str, Any], *, table: str, source: str) -> Rule:
     if not rule.table:
         raise ContractError(f"{where}: no table")
     try:
-        rule.year_range
+        parse_years(rule.years)
     except ContractError as err:
         raise ContractError(f"{where}: {err}") from None
     return rule

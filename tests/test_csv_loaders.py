@@ -95,7 +95,11 @@ def test_ssda903_episodes(demo_key):
         (a, date(2018, 10, 10), "P", "K2", None, None),
     ]
     # line 4 is blank (skipped, counted); ISO date, DEC before DECOM, unknown PLACE rejected
-    assert rejects(loaded) == [(5, "type:decom"), (6, "cr_cla_dec_after_decom"), (7, "code:cla_place")]
+    assert rejects(loaded) == [
+        (5, "type:decom"),
+        (6, "cr_cla_dec_after_decom"),
+        (7, "code:cla_place"),
+    ]
     assert loaded.counts["elements"]["row"] == {
         "read": 5,
         "loaded": 2,
