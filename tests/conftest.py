@@ -37,6 +37,10 @@ RAW_CHILD_IDS = (
     "RAW-TWICE-04",
     "RAW-ETH-05",
     "RAW-GOOD-06",
+    "RAW-Q-BOTH-01",
+    "RAW-Q-NODATE-02",
+    "RAW-Q-DEATH-03",
+    "RAW-Q-CLEAN-04",
     "CHILD0001",
 )
 RAW_UPNS = (
@@ -46,6 +50,7 @@ RAW_UPNS = (
     "J203410019042",
     "T204500020007",
     "C205111121003",
+    "K201123410001",
 )
 
 

@@ -12,6 +12,9 @@ Fixtures are tiny hand-written returns in tests/fixtures/cin/ (one story per fil
 * ``cin_2020_207_messy.xml`` — stray text between elements, a comment, lower-case/padded codes;
 * ``cin_2024_208_record_faults.xml`` — record-level faults, each marked by a ``case`` comment on
   the line above the faulty element (line numbers in the tests are derived from those comments);
+* ``cin_2024_209_queries.xml`` — only queries and bad codes in lists (both birth dates, no birth
+  date, death before birth, NONE beside other disabilities, an unknown disability, unknown
+  factors beside valid ones and alone, ...): every record is kept, the problems are flagged;
 * ``bad_*.xml`` — one file-level fault each.
 """
 
@@ -741,6 +744,85 @@ def test_upn_with_wrong_check_letter_is_flagged_and_not_hashed(demo_key, tmp_pat
     assert result.counts()["balanced"] is True
 
 
+QUERIES = "cin_2024_209_queries.xml"
+
+
+def test_a_query_only_return_keeps_every_record_and_flags_each_problem(demo_key):
+    """Queries never remove a record; a bad code in a list drops that code, not its parent."""
+    result = load(QUERIES, demo_key)
+    rows = {t: f.height for t, f in result.tables.items()}
+    assert rows == {
+        "children": 4,
+        "disabilities": 2,  # MOB and AUT; NONE is not stored, ZZZ is dropped
+        "referrals": 4,
+        "assessments": 4,
+        "cin_plans": 0,
+        "section47": 1,
+        "cp_plans": 1,
+        "cpp_reviews": 2,
+    }
+    rejects = result.rejects
+    assert set(rejects.get_column("action")) == {"flag", "drop_value"}
+    assert (rejects.get_column("source_file") == QUERIES).all()
+    assert rejects.get_column("line").null_count() == 0
+    got = sorted(rejects.select("table", "rule", "action", "line").rows())
+    assert got == sorted(
+        [
+            ("children", "8525Q", "flag", 21),  # both birth dates
+            ("children", "8525Q", "flag", 49),  # neither
+            ("children", "8790", "flag", 49),  # NONE beside MOB
+            ("children", "8535Q", "flag", 76),  # death before birth
+            ("children", "1510", "flag", 76),  # UPN check letter
+            ("disabilities", "8540", "drop_value", 60),  # ZZZ
+            ("referrals", "8805", "flag", 88),
+            ("referrals", "8610", "flag", 88),
+            ("assessments", "cr_assessment_factor_code", "drop_value", 37),  # 77X beside 3A, 4B
+            ("assessments", "cr_assessment_factor_code", "drop_value", 67),  # XX alone
+            ("assessments", "1103", "flag", 93),  # started before the referral
+            ("cpp_reviews", "cr_review_after_start", "flag", 114),
+        ]
+    )
+    both = demo_key.child_id("209", "RAW-Q-BOTH-01")
+    children = result.tables["children"]
+    kept = children.filter(pl.col("child_id") == both)
+    assert kept.select("birth_date", "expected_birth_date").row(0) == (
+        d("2023-11-02"),
+        d("2023-11-20"),
+    )
+    assert result.tables["assessments"].get_column("factors").to_list() == [
+        ["3A", "4B"],
+        [],
+        ["16A"],
+        ["21"],
+    ]
+    # `disabled` follows the codes loaded: MOB beside NONE and ZZZ, AUT alone
+    disabled = dict(children.select("child_id", "disabled").rows())
+    assert disabled == {
+        both: False,
+        demo_key.child_id("209", "RAW-Q-NODATE-02"): True,
+        demo_key.child_id("209", "RAW-Q-DEATH-03"): False,
+        demo_key.child_id("209", "RAW-Q-CLEAN-04"): True,
+    }
+    rec = result.reconciliation.select("element", "read", "loaded", "rejected").rows()
+    assert ("Child", 4, 4, 0) in rec and ("Assessments", 4, 4, 0) in rec
+    assert ("Disability", 3, 2, 1) in rec  # the dropped code counts as not loaded
+    counts = result.counts()
+    assert (counts["rejected"], counts["flagged"], counts["dropped_values"]) == (0, 9, 3)
+    assert counts["balanced"] is True
+
+
+def test_an_unknown_disability_code_alone_leaves_the_child_not_disabled(demo_key, tmp_path):
+    text = cin_fixture(QUERIES).read_text(encoding="utf-8")
+    path = tmp_path / "onlybad.xml"
+    path.write_text(text.replace("<Disability>AUT</Disability>", "<Disability>QQQ</Disability>"))
+    result = read_cin_xml(path, demo_key)
+    clean = demo_key.child_id("209", "RAW-Q-CLEAN-04")
+    children = result.tables["children"].filter(pl.col("child_id") == clean)
+    assert children.get_column("disabled").to_list() == [False]
+    dropped = result.rejects.filter(pl.col("rule") == "8540")
+    assert dropped.height == 2 and set(dropped.get_column("action")) == {"drop_value"}
+
+
 # -- UPN check letter --------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("upn", "valid"),
@@ -780,7 +862,7 @@ def test_make_upn_round_trips():
 
 def test_fixture_folder_has_no_unlisted_good_files():
     names = {p.name for p in CIN_FIXTURES.glob("cin_*.xml")}
-    assert names == {*GOOD_FILES, FAULTS}
+    assert names == {*GOOD_FILES, FAULTS, QUERIES}
 
 
 # -- record elements in the wrong place --------------------------------------------------------

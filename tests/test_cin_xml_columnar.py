@@ -330,3 +330,13 @@ def test_compiled_reader_accepts_multibyte_characters_inside_values() -> None:
     result = cin_xml_native.parse_children(text.encode())
     assert result is not None
     _assert_same(result, _lxml(text))
+
+
+def test_fast_readers_read_the_query_only_return_as_lxml_does() -> None:
+    """Both birth dates, unknown factors and disabilities: no fast reader steps aside."""
+    text = _children_text(FIXTURES / "cin_2024_209_queries.xml")
+    reference = _lxml(text)
+    assert reference is not None
+    for reader, result in _readers(text).items():
+        assert result is not None, f"{reader} declined the query-only return"
+        _assert_same(result, reference)

@@ -1056,6 +1056,11 @@ def read_cin_xml(
         "child record rejected",
     )
 
+    # `disabled` follows the codes loaded (a code dropped by 8540 does not make a child disabled)
+    children = children.with_columns(
+        disabled=pl.col("child_seq").is_in(disabilities.get_column("child_seq").implode())
+    )
+
     # referrals (episodes)
     referrals_raw = with_child_id(raw.pop("referrals"))
     referral_record = [
