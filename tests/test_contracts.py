@@ -31,7 +31,7 @@ def _pandera_issues(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     except pa.errors.SchemaErrors as err:
         for check, column, index in err.failure_cases.select("check", "column", "index").rows():
             ci = info[check if check in info else f"{check}:{column}"]
-            rows.append((int(index), ci.rule, ci.severity, ci.message))
+            rows.append((int(index), ci.rule, ci.severity, ci.message, ci.action))
     return pl.DataFrame(
         rows,
         schema={
@@ -39,6 +39,7 @@ def _pandera_issues(frame: pl.DataFrame, table: str) -> pl.DataFrame:
             "rule": pl.String,
             "severity": pl.String,
             "message": pl.String,
+            "action": pl.String,
         },
         orient="row",
     ).unique(maintain_order=True)
