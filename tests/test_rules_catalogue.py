@@ -505,3 +505,22 @@ def test_render_rules_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
     assert render_rules.main(["--output", str(stale)]) == 0
     assert render_rules.main(["--check", "--output", str(stale)]) == 0
     assert stale.read_text(encoding="utf-8") == render_rules.render()
+
+
+def test_a_query_only_return_goes_through_build_and_indicators(tmp_path: Path, demo_key) -> None:
+    """Kept records with queries (no birth date at all, an empty factor list) break nothing."""
+    from cinresearch import indicators
+    from cinresearch.io.loader import load_paths
+    from cinresearch.journeys import build_journeys
+    from cinresearch.store import Store
+
+    source = tmp_path / "in"
+    source.mkdir()
+    fixture = TESTS / "fixtures" / "cin" / "cin_2024_209_queries.xml"
+    (source / fixture.name).write_bytes(fixture.read_bytes())
+    store = Store(tmp_path / "store")
+    load_paths([source], store, demo_key, progress=False, workers=1)
+    build_journeys(store, progress=False)  # strict: raises if the counts do not reconcile
+    assert store.read("episodes").height == 4
+    measures = indicators.compute_indicators(store, 2024, geography=("national",))
+    assert measures.height > 0
