@@ -25,6 +25,7 @@ lint: env
 	$(BIN)/ruff check cinresearch tests bench
 	$(BIN)/ruff format --check cinresearch tests bench
 	$(BIN)/python -m cinresearch.tools.check_notebooks notebooks
+	$(BIN)/python -m cinresearch.tools.render_rules --check
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
