@@ -30,7 +30,9 @@ A contract names a table's columns (type, required, code list) and its rules. Ev
 
 ``data_contracts/cross_record_rules.yaml`` holds rules that compare records (overlaps,
 activity before the referral...) as a top-level ``rules:`` list with the same fields plus
-``table`` (the table whose rows they flag); :func:`rule_catalogue` reads both kinds.
+``table`` (the table whose rows they flag); their check is code, named by
+``implemented_by`` in place of ``check``, with an optional ``why``. :func:`rule_catalogue`
+reads both kinds.
 
 Validation itself runs through pandera's polars backend; this module turns a contract into a
 pandera schema and pandera's failure cases into one reject row per (record, rule).
@@ -141,6 +143,8 @@ class Rule:
     test: str = ""
     table: str = ""
     column: str | None = None
+    implemented_by: str | None = None  # cross-record rules: the function that checks them
+    why: str = ""
 
     @property
     def expr(self) -> pl.Expr:
@@ -155,18 +159,24 @@ class Rule:
         return (start is None or census_year >= start) and (end is None or census_year <= end)
 
 
-def _parse_rule(raw: dict[str, Any], *, table: str, source: str) -> Rule:
+def _parse_rule(
+    raw: dict[str, Any], *, table: str, source: str, cross_record: bool = False
+) -> Rule:
     """A catalogue entry from YAML, refusing one that breaks the catalogue's rules."""
     where = f"{source}: rule {raw.get('id')!r}"
-    missing = [f for f in RULE_FIELDS if raw.get(f) in (None, "")]
+    required = [f for f in RULE_FIELDS if not (cross_record and f == "check")]
+    missing = [f for f in required if raw.get(f) in (None, "")]
+    if cross_record and raw.get("check") in (None, "") and not raw.get("implemented_by"):
+        missing.append("check (or implemented_by)")
     if missing:
         raise ContractError(f"{where} lacks {', '.join(missing)}")
-    unknown = set(raw) - {*RULE_FIELDS, "table", "column"}
+    extra = {"table", "implemented_by", "why"} if cross_record else {"column"}
+    unknown = set(raw) - {*RULE_FIELDS, *extra}
     if unknown:
         raise ContractError(f"{where} has unknown fields {sorted(unknown)}")
     rule = Rule(
         id=str(raw["id"]),
-        check=str(raw["check"]),
+        check=str(raw.get("check") or ""),
         message=str(raw["message"]),
         severity=str(raw["severity"]),
         action=str(raw["action"]),
@@ -174,6 +184,8 @@ def _parse_rule(raw: dict[str, Any], *, table: str, source: str) -> Rule:
         test=str(raw["test"]),
         table=str(raw.get("table") or table),
         column=raw.get("column"),
+        implemented_by=raw.get("implemented_by"),
+        why=str(raw.get("why") or ""),
     )
     if rule.severity not in SEVERITIES:
         raise ContractError(f"{where}: severity must be one of {SEVERITIES}")
@@ -296,7 +308,7 @@ def cross_record_rules(directory: Path = CONTRACTS_DIR) -> tuple[Rule, ...]:
     for entry in raw.get("rules") or []:
         if not entry.get("table"):
             raise ContractError(f"{path.name}: rule {entry.get('id')!r} lacks table")
-        rule = _parse_rule(entry, table=str(entry["table"]), source=path.name)
+        rule = _parse_rule(entry, table=str(entry["table"]), source=path.name, cross_record=True)
         if rule.action == "drop_value":
             raise ContractError(f"{path.name}: rule {rule.id!r}: cross-record rules do not drop")
         rules.append(rule)

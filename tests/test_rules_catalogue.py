@@ -405,6 +405,20 @@ def test_cross_record_rules_file_is_read_with_its_tables(tmp_path: Path) -> None
     assert contracts.rule_catalogue(tmp_path) == [rule]
 
 
+def test_cross_record_rules_may_name_their_check_function_instead(tmp_path: Path) -> None:
+    _cross(
+        tmp_path,
+        "rules:\n"
+        '  - {id: "8815", table: referrals, severity: error, action: flag, years: "2018-",\n'
+        '     message: "More than one open episode", why: "kept: counts stay right",\n'
+        "     implemented_by: cinresearch.io.cross_record_rules.open_episodes,\n"
+        '     test: "tests/test_rules_catalogue.py::test_rule_case"}\n',
+    )
+    (rule,) = contracts.cross_record_rules(tmp_path)
+    assert rule.implemented_by.endswith("open_episodes") and rule.check == ""
+    assert "open_episodes` — kept: counts stay right" in render_rules.render(tmp_path)
+
+
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
@@ -412,6 +426,11 @@ def test_cross_record_rules_file_is_read_with_its_tables(tmp_path: Path) -> None
             '{id: "8935", severity: error, action: flag, years: "2018-", check: x, message: m, '
             "test: t}",
             "lacks table",
+        ),
+        (
+            '{id: "8935", table: cp_plans, severity: error, action: flag, years: "2018-", '
+            "message: m, test: t}",
+            "lacks check (or implemented_by)",
         ),
         (
             '{id: "8555Q", severity: query, action: reject_record, years: "2018-", table: children, '
@@ -472,11 +491,18 @@ def test_queries_only_flag_and_ids_are_dfe_codes_or_ours() -> None:
 
 
 def test_the_renumbered_rules_carry_dfe_codes() -> None:
-    ids = {(r.table, r.id) for r in contracts.rule_catalogue()}
-    assert {("cp_plans", "8925"), ("section47", "8615"), ("children", "8525Q")} <= ids
-    # our old numbers meant something else in DfE's rules
-    assert not {("cp_plans", "8935"), ("section47", "8715"), ("cin_plans", "4014")} & ids
-    assert ("children", "8525") not in ids
+    rules = {
+        (t, r.id): r for t in contracts.contract_tables() for r in contracts.load_contract(t).rules
+    }
+    assert {("cp_plans", "8925"), ("section47", "8615"), ("children", "8525Q")} <= set(rules)
+    assert rules[("cp_plans", "8925")].check == "cpp_end IS NULL OR cpp_end >= cpp_start"
+    assert rules[("section47", "8615")].check == "icpc_date IS NULL OR icpc_date >= s47_start"
+    # our old numbers mean something else in DfE's rules (8935: two open CP plans; 8715: ICPC in
+    # the census year; 4014: overlapping CIN plans): only cross-record rules may use them
+    assert not {("cp_plans", "8935"), ("section47", "8715"), ("cin_plans", "4014")} & set(rules)
+    assert ("children", "8525") not in rules
+    for rule in contracts.cross_record_rules():
+        assert (rule.table, rule.id) not in rules
 
 
 def test_docs_rules_md_is_in_step_with_the_contracts() -> None:

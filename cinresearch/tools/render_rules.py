@@ -109,7 +109,11 @@ def render(directory: Path = contracts.CONTRACTS_DIR) -> str:
         + f"{len(contracts.cross_record_rules(directory))}.\n\n"
     )
     checks = "\n## Checks, by table\n\n" + "\n".join(
-        f"* **{r.table} {r.id}**: `{_cell(r.check)}`" for r in per_table
+        f"* **{r.table} {r.id}**: `{_cell(r.check)}`"
+        if r.check
+        else f"* **{r.table} {r.id}**: `{r.implemented_by}`"
+        + (f" — {_cell(r.why)}" if r.why else "")
+        for r in per_table
     )
     return HEADER + summary + "\n".join(lines) + "\n" + checks + "\n" + STRUCTURAL
 
