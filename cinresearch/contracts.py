@@ -136,9 +136,11 @@ def load_contract(table: str, directory: Path = CONTRACTS_DIR) -> Contract:
 
 
 def contract_tables(directory: Path = CONTRACTS_DIR) -> list[str]:
-    """Names of all tables that have a contract."""
+    """Names of all tables that have a contract (a file with a top-level ``table:`` key)."""
     return sorted(
-        p.stem for p in directory.glob("*.yaml") if "table:" in p.read_text(encoding="utf-8")
+        p.stem
+        for p in directory.glob("*.yaml")
+        if any(line.startswith("table:") for line in p.read_text(encoding="utf-8").splitlines())
     )
 
 
