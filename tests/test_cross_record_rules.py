@@ -163,3 +163,34 @@ def test_a_query_may_only_flag(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="query may only flag"):
         cross_record_rules.load_rules(path)
+
+
+def test_activity_before_referral_is_one_rule_in_episodes(tmp_path: Path, demo_key) -> None:
+    """Item 7: S47, ICPC and CP plan dated before the referral are all left out of the
+    episode's counts and first dates (and counted in n_before_referral); the store keeps them."""
+    from cinresearch.io.loader import load_paths
+    from cinresearch.journeys import build_journeys
+    from cinresearch.store import Store
+
+    store = Store(tmp_path / "store")
+    load_paths([cin_fixture(DATES)], store, demo_key, progress=False)
+    assert build_journeys(store, progress=False).ok
+    episodes = store.read("episodes")
+    before = episodes.filter(pl.col("child_id") == demo_key.child_id("301", "XR-BEFORE-02")).row(
+        0, named=True
+    )
+    assert (before["n_s47"], before["first_s47_start"]) == (0, None)
+    assert before["first_icpc_date"] is None  # episode-level and S47 ICPC both before referral
+    assert (before["n_cpp"], before["first_cpp_start"], before["first_cpp_category"]) == (0, None, None)
+    assert before["n_before_referral"] == 4  # S47 start, its ICPC, the episode ICPC, the plan
+    assert before["n_assessments"] == 1 and before["n_cin_plans"] == 1  # not part of this rule
+    clean = episodes.filter(pl.col("child_id") == demo_key.child_id("301", "XR-CLEAN-01")).row(
+        0, named=True
+    )
+    assert (clean["n_s47"], clean["n_cpp"], clean["n_before_referral"]) == (1, 1, 0)
+    assert str(clean["first_cpp_start"]) == str(clean["first_icpc_date"]) == "2023-06-02"
+    # every episode: no plan counted without a first plan date, and the reverse
+    assert episodes.filter((pl.col("n_cpp") > 0) != pl.col("first_cpp_start").is_not_null()).is_empty()
+    assert episodes.filter((pl.col("n_s47") > 0) != pl.col("first_s47_start").is_not_null()).is_empty()
+    # nothing left the store: the plan and the enquiry are still in the loaded tables
+    assert store.read("cp_plans").height == 5 and store.read("section47").height == 4
