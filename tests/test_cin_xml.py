@@ -399,7 +399,8 @@ def test_2024_25_return_with_sex_element(demo_key):
     referrals = result.tables["referrals"]
     assert referrals.get_column("referral_source").to_list() == ["5D", "10"]
     assert referrals.get_column("closure_reason").to_list() == ["RC9", None]
-    assert referrals.get_column("referral_nfa").to_list() == [True, True]
+    # the first is not NFA: it had an assessment (8831)
+    assert referrals.get_column("referral_nfa").to_list() == [False, True]
     assert result.tables["assessments"].get_column("factors").to_list() == [["21"]]
     assert result.detected == "census year 2025 (2024-25) return for LA 203; Sex; no CINPlanDates"
     assert result.elements_seen == {"GenderCurrent": 0, "Sex": 2, "CINPlanDates": 0}

@@ -3,7 +3,7 @@
 Two hand-written 2023-24 returns hold one shape per child (line numbers below are the lines of
 the flagged element's start tag in the fixture, worked out by hand):
 
-``cin_2024_301_cross_dates.xml`` (LA 301)
+``cross_2024_301_dates.xml`` (LA 301)
   line 19  clean child: no flag
   line 57  episode referred 2023-06-01 with an episode ICPC (l.68), S47 + ICPC (l.82), CIN plan
            (l.78) and CP plan (l.88) dated before it → 1104 ×2, 2889, 4015, 1105
@@ -13,9 +13,10 @@ the flagged element's start tag in the fixture, worked out by hand):
            (l.178) → 8555Q; its plan (l.185) starts and ends after death → 8915, 8920
   line 194 expected birth 2024-06-01, referred 2023-07-01 (336 days before; l.205) → 8606
   line 212 born 1997, open episode → 8775Q (child)
-  line 230 ICPC 2023-03-30, before the collection year (episode l.241, S47 l.246) → 8715 ×2
+  line 230 ICPC 2023-03-30, before the collection year: S47 (l.246) → 8715; the same date as
+           the episode-level DateOfInitialCPC (l.241) is not flagged (re-sent episodes keep it)
 
-``cin_2024_302_cross_overlaps.xml`` (LA 302)
+``cross_2024_302_overlaps.xml`` (LA 302)
   line 19  clean child: no flag
   line 57  two open episodes (l.68, l.74) → 8815 ×2, 8816 (l.68), 8820 (l.74)
   line 81  episodes 04-05..06-01, 06-01..07-01 (same-day hand-over: no flag), 06-15..08-01
@@ -38,8 +39,8 @@ from conftest import cin_fixture
 from cinresearch.io import cin_xml_native, cross_record_rules
 from cinresearch.io.cin_xml import ELEMENT_TABLE, read_cin_xml
 
-DATES = "cin_2024_301_cross_dates.xml"
-OVERLAPS = "cin_2024_302_cross_overlaps.xml"
+DATES = "cross_2024_301_dates.xml"
+OVERLAPS = "cross_2024_302_overlaps.xml"
 
 EXPECTED: dict[str, set[tuple[str, str, int]]] = {
     "1104": {(DATES, "referrals", 68), (DATES, "section47", 82)},
@@ -54,7 +55,7 @@ EXPECTED: dict[str, set[tuple[str, str, int]]] = {
     "8920": {(DATES, "cp_plans", 170), (DATES, "cp_plans", 185)},
     "8606": {(DATES, "referrals", 205)},
     "8775Q": {(DATES, "children", 212)},
-    "8715": {(DATES, "referrals", 241), (DATES, "section47", 246)},
+    "8715": {(DATES, "section47", 246)},
     "8815": {(OVERLAPS, "referrals", 68), (OVERLAPS, "referrals", 74)},
     "8816": {(OVERLAPS, "referrals", 68)},
     "8820": {(OVERLAPS, "referrals", 74), (OVERLAPS, "referrals", 108)},
@@ -181,7 +182,11 @@ def test_activity_before_referral_is_one_rule_in_episodes(tmp_path: Path, demo_k
     )
     assert (before["n_s47"], before["first_s47_start"]) == (0, None)
     assert before["first_icpc_date"] is None  # episode-level and S47 ICPC both before referral
-    assert (before["n_cpp"], before["first_cpp_start"], before["first_cpp_category"]) == (0, None, None)
+    assert (before["n_cpp"], before["first_cpp_start"], before["first_cpp_category"]) == (
+        0,
+        None,
+        None,
+    )
     assert before["n_before_referral"] == 4  # S47 start, its ICPC, the episode ICPC, the plan
     assert before["n_assessments"] == 1 and before["n_cin_plans"] == 1  # not part of this rule
     clean = episodes.filter(pl.col("child_id") == demo_key.child_id("301", "XR-CLEAN-01")).row(
@@ -190,7 +195,11 @@ def test_activity_before_referral_is_one_rule_in_episodes(tmp_path: Path, demo_k
     assert (clean["n_s47"], clean["n_cpp"], clean["n_before_referral"]) == (1, 1, 0)
     assert str(clean["first_cpp_start"]) == str(clean["first_icpc_date"]) == "2023-06-02"
     # every episode: no plan counted without a first plan date, and the reverse
-    assert episodes.filter((pl.col("n_cpp") > 0) != pl.col("first_cpp_start").is_not_null()).is_empty()
-    assert episodes.filter((pl.col("n_s47") > 0) != pl.col("first_s47_start").is_not_null()).is_empty()
+    assert episodes.filter(
+        (pl.col("n_cpp") > 0) != pl.col("first_cpp_start").is_not_null()
+    ).is_empty()
+    assert episodes.filter(
+        (pl.col("n_s47") > 0) != pl.col("first_s47_start").is_not_null()
+    ).is_empty()
     # nothing left the store: the plan and the enquiry are still in the loaded tables
     assert store.read("cp_plans").height == 5 and store.read("section47").height == 4

@@ -36,8 +36,8 @@ from lxml import etree
 
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
-from cinresearch.io.errors import CinFileError
 from cinresearch.io import cross_record_rules
+from cinresearch.io.errors import CinFileError
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))

@@ -174,7 +174,9 @@ def _with_episode(t: Tables, table: str, columns: list[str]) -> pl.LazyFrame:
 
 
 def _with_death(t: Tables, frame: pl.LazyFrame) -> pl.LazyFrame:
-    deaths = t["children"].select("child_seq", "death_date").filter(pl.col("death_date").is_not_null())
+    deaths = (
+        t["children"].select("child_seq", "death_date").filter(pl.col("death_date").is_not_null())
+    )
     return frame.join(deaths, on="child_seq", how="inner")
 
 
@@ -260,7 +262,12 @@ def activity_after_closure(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 
 def activity_on_nfa_referral(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8831: a referral marked no further action with an assessment, S47 or ICPC."""
-    kinds = ("AssessmentActualStartDate", "AssessmentAuthorisationDate", "S47ActualStartDate", "DateOfInitialCPC")
+    kinds = (
+        "AssessmentActualStartDate",
+        "AssessmentAuthorisationDate",
+        "S47ActualStartDate",
+        "DateOfInitialCPC",
+    )
     nfa = _episodes(t).filter(pl.col("referral_nfa"))
     found = (
         _activity(t)
@@ -296,16 +303,16 @@ def cpp_end_after_death(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8920: a child protection plan ending after the child's date of death."""
     plans = _with_episode(t, "cp_plans", ["cpp_start", "cpp_end"])
     hit = _with_death(t, plans).filter(pl.col("cpp_end") > pl.col("death_date"))
-    return _hits(hit, "cp_plans", ["child_id", "referral_date", "cpp_start", "cpp_end", "death_date"])
+    return _hits(
+        hit, "cp_plans", ["child_id", "referral_date", "cpp_start", "cpp_end", "death_date"]
+    )
 
 
 # -- overlapping episodes and plans -----------------------------------------------------------
 def several_open_episodes(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8815: a child with more than one episode without a closure date (each open one flagged)."""
     hit = (
-        _episodes(t)
-        .filter(pl.col("closure_date").is_null())
-        .filter(pl.len().over("child_seq") > 1)
+        _episodes(t).filter(pl.col("closure_date").is_null()).filter(pl.len().over("child_seq") > 1)
     )
     return _hits(hit, "referrals", ["child_id", "referral_date"])
 
@@ -389,7 +396,9 @@ def cin_plan_starts_in_cpp(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
         )
         .unique("row_seq")
     )
-    return _hits(hit, "cin_plans", ["child_id", "referral_date", "cin_plan_start", "cpp_start", "cpp_end"])
+    return _hits(
+        hit, "cin_plans", ["child_id", "referral_date", "cin_plan_start", "cpp_start", "cpp_end"]
+    )
 
 
 def cpp_starts_in_cin_plan(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
@@ -428,23 +437,19 @@ def overlapping_cin_plans(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 # -- child-level ------------------------------------------------------------------------------
 def duplicate_upn(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """1520: the same UPN on more than one child of the return (every copy flagged)."""
-    hit = t["children"].filter(
-        pl.col("upn_hash").is_not_null() & (pl.len().over("upn_hash") > 1)
-    )
+    hit = t["children"].filter(pl.col("upn_hash").is_not_null() & (pl.len().over("upn_hash") > 1))
     return _hits(hit, "children", ["child_id", "upn_hash"])
 
 
 def icpc_outside_census_year(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
-    """8715: an ICPC date (a section 47's or the episode's) outside the return's census year."""
+    """8715: a section 47's ICPC date outside the return's census year.
+
+    Only section 47 enquiries (DfE's module for the rule): the episode-level DateOfInitialCPC of
+    an episode open across years is re-sent with its original date, which is right.
+    """
     outside = ~pl.col("icpc_date").is_between(w.collection_start, w.reference_date)
     s47 = _with_episode(t, "section47", ["s47_start", "icpc_date"]).filter(outside)
-    episode = _episodes(t).filter(outside)
-    return pl.concat(
-        [
-            _hits(s47, "section47", ["child_id", "referral_date", "s47_start", "icpc_date"]),
-            _hits(episode, "referrals", ["child_id", "referral_date", "icpc_date"]),
-        ]
-    )
+    return _hits(s47, "section47", ["child_id", "referral_date", "s47_start", "icpc_date"])
 
 
 def referral_long_before_birth(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
@@ -459,7 +464,9 @@ def referral_long_before_birth(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
             | (pl.col("referral_date") < pl.col("expected_birth_date") - early)
         )
     )
-    return _hits(hit, "referrals", ["child_id", "referral_date", "birth_date", "expected_birth_date"])
+    return _hits(
+        hit, "referrals", ["child_id", "referral_date", "birth_date", "expected_birth_date"]
+    )
 
 
 def child_over_25(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
