@@ -114,6 +114,8 @@ def check_return(
     """
     window = ReturnWindow(collection_start, reference_date)
     lazy = {name: frame.lazy() for name, frame in tables.items()}
+    # episodes of children with more than one, found once for the overlap rules
+    lazy[_SEVERAL] = _several_episodes(lazy).collect().lazy()
     rules = [r for r in load_rules() if r.applies_to(census_year)]
     queries = [
         CHECKS[r.implemented_by.rpartition(".")[2]](lazy, window).with_columns(
@@ -164,13 +166,34 @@ def _episodes(t: Tables) -> pl.LazyFrame:
 
 
 def _with_episode(t: Tables, table: str, columns: list[str]) -> pl.LazyFrame:
-    """Rows of a nested table with their episode's referral, closure and NFA (loaded episodes only)."""
-    episode = _episodes(t).select("episode_seq", "referral_date", "closure_date", "referral_nfa")
-    return (
-        t[table]
-        .select("child_seq", "episode_seq", "line", "child_id", *columns)
-        .join(episode, on="episode_seq", how="inner")
+    """Rows of a nested table with their episode's ``referral_date`` and ``closure_date``.
+
+    The loader puts both on every nested row (``episode_closure_date``), and a nested row of a
+    rejected episode is rejected with it, so no join is needed.
+    """
+    return t[table].select(
+        "child_seq",
+        "episode_seq",
+        "line",
+        "child_id",
+        "referral_date",
+        pl.col("episode_closure_date").alias("closure_date"),
+        *columns,
     )
+
+
+_SEVERAL = "_several_episodes"
+
+
+def _several_episodes(t: Tables) -> pl.LazyFrame:
+    """Episodes of children with more than one episode in the return."""
+    if _SEVERAL in t:
+        return t[_SEVERAL]
+    return _episodes(t).filter(pl.col("child_seq").is_duplicated())
+
+
+def _nfa_episodes(t: Tables) -> pl.LazyFrame:
+    return _episodes(t).filter(pl.col("referral_nfa"))
 
 
 def _with_death(t: Tables, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -180,24 +203,37 @@ def _with_death(t: Tables, frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.join(deaths, on="child_seq", how="inner")
 
 
-def _activity(t: Tables) -> pl.LazyFrame:
-    """Long frame of dated activity per episode: ``episode_seq``, ``field``, ``date`` (non-null)."""
+#: dated activity of an episode: (table, column, DfE element name)
+_ACTIVITY = (
+    ("referrals", "icpc_date", "DateOfInitialCPC"),
+    ("assessments", "assessment_start", "AssessmentActualStartDate"),
+    ("assessments", "assessment_authorised", "AssessmentAuthorisationDate"),
+    ("section47", "s47_start", "S47ActualStartDate"),
+    ("section47", "icpc_date", "DateOfInitialCPC"),
+    ("cp_plans", "cpp_end", "CPPendDate"),
+    ("cin_plans", "cin_plan_start", "CINPlanStartDate"),
+    ("cin_plans", "cin_plan_end", "CINPlanEndDate"),
+)
+
+
+def _activity(
+    t: Tables, keep: Callable[[str, str], pl.Expr], fields: tuple[str, ...] = ()
+) -> pl.LazyFrame:
+    """``episode_seq`` and ``field`` of the dated activity where ``keep(table, column)`` holds.
+
+    Each table is filtered before the parts are stacked, so only the hits are materialised.
+    """
     parts = [
-        t["referrals"].select("episode_seq", pl.lit("DateOfInitialCPC").alias("field"), pl.col("icpc_date").alias("date")),
-        t["assessments"].select("episode_seq", pl.lit("AssessmentActualStartDate").alias("field"), pl.col("assessment_start").alias("date")),
-        t["assessments"].select("episode_seq", pl.lit("AssessmentAuthorisationDate").alias("field"), pl.col("assessment_authorised").alias("date")),
-        t["section47"].select("episode_seq", pl.lit("S47ActualStartDate").alias("field"), pl.col("s47_start").alias("date")),
-        t["section47"].select("episode_seq", pl.lit("DateOfInitialCPC").alias("field"), pl.col("icpc_date").alias("date")),
-        t["cp_plans"].select("episode_seq", pl.lit("CPPendDate").alias("field"), pl.col("cpp_end").alias("date")),
-        t["cin_plans"].select("episode_seq", pl.lit("CINPlanStartDate").alias("field"), pl.col("cin_plan_start").alias("date")),
-        t["cin_plans"].select("episode_seq", pl.lit("CINPlanEndDate").alias("field"), pl.col("cin_plan_end").alias("date")),
-    ]  # fmt: skip
-    return pl.concat(parts, how="vertical").filter(pl.col("date").is_not_null())
+        t[table].filter(keep(table, column)).select("episode_seq", pl.lit(field).alias("field"))
+        for table, column, field in _ACTIVITY
+        if not fields or field in fields
+    ]
+    return pl.concat(parts, how="vertical")
 
 
 def _pairs(frame: pl.LazyFrame, ident: str) -> pl.LazyFrame:
     """Ordered pairs of different rows of one child (``_b`` suffix on the other row)."""
-    several = frame.filter(pl.len().over("child_seq") > 1)
+    several = frame.filter(pl.col("child_seq").is_duplicated())
     return several.join(several, on="child_seq", how="inner", suffix="_b").filter(
         pl.col(ident) != pl.col(f"{ident}_b")
     )
@@ -248,15 +284,18 @@ def activity_after_closure(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 
     One flag per episode; ``record.after_closure`` names the fields dated after the closure.
     """
-    closed = _episodes(t).filter(pl.col("closure_date").is_not_null())
+
+    def after(table: str, column: str) -> pl.Expr:
+        closure = "closure_date" if table == "referrals" else "episode_closure_date"
+        return pl.col(column) > pl.col(closure)
+
+    t = {**t, "referrals": _episodes(t)}
     late = (
-        _activity(t)
-        .join(closed.select("episode_seq", "closure_date"), on="episode_seq", how="inner")
-        .filter(pl.col("date") > pl.col("closure_date"))
+        _activity(t, after)
         .group_by("episode_seq")
         .agg(after_closure=pl.col("field").unique().sort().str.join(","))
     )
-    hit = closed.join(late, on="episode_seq", how="inner")
+    hit = t["referrals"].join(late, on="episode_seq", how="inner")
     return _hits(hit, "referrals", ["child_id", "referral_date", "closure_date", "after_closure"])
 
 
@@ -268,10 +307,9 @@ def activity_on_nfa_referral(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
         "S47ActualStartDate",
         "DateOfInitialCPC",
     )
-    nfa = _episodes(t).filter(pl.col("referral_nfa"))
+    nfa = _nfa_episodes(t)
     found = (
-        _activity(t)
-        .filter(pl.col("field").is_in(kinds))
+        _activity(t, lambda table, column: pl.col(column).is_not_null(), kinds)
         .join(nfa.select("episode_seq"), on="episode_seq", how="semi")
         .group_by("episode_seq")
         .agg(activity=pl.col("field").unique().sort().str.join(","))
@@ -282,7 +320,8 @@ def activity_on_nfa_referral(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 
 def cpp_on_nfa_referral(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8832: a child protection plan in an episode whose referral is marked no further action."""
-    hit = _with_episode(t, "cp_plans", ["cpp_start"]).filter(pl.col("referral_nfa"))
+    nfa = _nfa_episodes(t).select("episode_seq")
+    hit = _with_episode(t, "cp_plans", ["cpp_start"]).join(nfa, on="episode_seq", how="semi")
     return _hits(hit, "cp_plans", ["child_id", "referral_date", "cpp_start"])
 
 
@@ -312,14 +351,16 @@ def cpp_end_after_death(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 def several_open_episodes(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8815: a child with more than one episode without a closure date (each open one flagged)."""
     hit = (
-        _episodes(t).filter(pl.col("closure_date").is_null()).filter(pl.len().over("child_seq") > 1)
+        _several_episodes(t)
+        .filter(pl.col("closure_date").is_null())
+        .filter(pl.col("child_seq").is_duplicated())
     )
     return _hits(hit, "referrals", ["child_id", "referral_date"])
 
 
 def open_episode_not_latest(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8816: an open episode (not NFA) that is not the child's latest referral."""
-    hit = _episodes(t).filter(
+    hit = _several_episodes(t).filter(
         pl.col("closure_date").is_null()
         & ~pl.col("referral_nfa")
         & (pl.col("referral_date") < pl.col("referral_date").max().over("child_seq"))
@@ -333,7 +374,7 @@ def overlapping_episodes(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     Within = on/after the other referral and before its closure (one episode may close on the
     day the next is referred), or, when the other is open and not NFA, up to the reference date.
     """
-    pairs = _pairs(_episodes(t), "episode_seq")
+    pairs = _pairs(_several_episodes(t), "episode_seq")
     inside = (pl.col("referral_date_b") <= pl.col("referral_date")) & (
         pl.when(pl.col("closure_date_b").is_not_null())
         .then(pl.col("referral_date") < pl.col("closure_date_b"))
@@ -348,7 +389,7 @@ def several_open_cpps(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     hit = (
         _with_episode(t, "cp_plans", ["cpp_start", "cpp_end"])
         .filter(pl.col("cpp_end").is_null())
-        .filter(pl.len().over("child_seq") > 1)
+        .filter(pl.col("child_seq").is_duplicated())
     )
     return _hits(hit, "cp_plans", ["child_id", "referral_date", "cpp_start"])
 
@@ -437,7 +478,9 @@ def overlapping_cin_plans(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 # -- child-level ------------------------------------------------------------------------------
 def duplicate_upn(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """1520: the same UPN on more than one child of the return (every copy flagged)."""
-    hit = t["children"].filter(pl.col("upn_hash").is_not_null() & (pl.len().over("upn_hash") > 1))
+    hit = t["children"].filter(
+        pl.col("upn_hash").is_not_null() & pl.col("upn_hash").is_duplicated()
+    )
     return _hits(hit, "children", ["child_id", "upn_hash"])
 
 
@@ -489,14 +532,16 @@ def child_over_25(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
 
 def duplicate_disability(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8794: a disability code given twice for one child (each repeat after the first flagged)."""
-    hit = t["disabilities"].filter(pl.int_range(pl.len()).over("child_seq", "disability") > 0)
+    hit = t["disabilities"].filter(~pl.struct("child_seq", "disability").is_first_distinct())
     return _hits(hit, "disabilities", ["child_id", "disability"])
 
 
 def duplicate_factor(t: Tables, w: ReturnWindow) -> pl.LazyFrame:
     """8898: an assessment listing the same factor code more than once."""
-    hit = _with_episode(t, "assessments", ["assessment_start", "factors"]).filter(
-        pl.col("factors").list.n_unique() < pl.col("factors").list.len()
+    hit = (
+        _with_episode(t, "assessments", ["assessment_start", "factors"])
+        .filter(pl.col("factors").list.len() > 1)
+        .filter(pl.col("factors").list.n_unique() < pl.col("factors").list.len())
     )
     return _hits(hit, "assessments", ["child_id", "referral_date", "assessment_start", "factors"])
 
