@@ -109,8 +109,9 @@ def check_return(
     """Flag rows (``rejects`` schema) for every cross-record rule that applies to the return.
 
     ``tables`` are one return's validated tables before they are cut to their contracts: they
-    carry ``line``, ``child_seq``, ``episode_seq`` (nested tables) and ``cpp_seq`` (plans).
-    Nothing is removed from them.
+    carry ``line`` and ``child_seq``; nested tables also ``episode_seq``, their episode's
+    ``referral_date`` and ``episode_closure_date``; plans ``cpp_seq``. Nothing is removed from
+    them. Rules whose ``years`` exclude ``census_year`` are not run.
     """
     window = ReturnWindow(collection_start, reference_date)
     lazy = {name: frame.lazy() for name, frame in tables.items()}
