@@ -402,7 +402,8 @@ def test_2024_25_return_with_sex_element(demo_key):
     referrals = result.tables["referrals"]
     assert referrals.get_column("referral_source").to_list() == ["5D", "10"]
     assert referrals.get_column("closure_reason").to_list() == ["RC9", None]
-    assert referrals.get_column("referral_nfa").to_list() == [True, True]
+    # the first is not NFA: it had an assessment (8831)
+    assert referrals.get_column("referral_nfa").to_list() == [False, True]
     assert result.tables["assessments"].get_column("factors").to_list() == [["21"]]
     assert result.detected == "census year 2025 (2024-25) return for LA 203; Sex; no CINPlanDates"
     assert result.elements_seen == {"GenderCurrent": 0, "Sex": 2, "CINPlanDates": 0}
@@ -776,6 +777,9 @@ def test_a_query_only_return_keeps_every_record_and_flags_each_problem(demo_key)
             ("disabilities", "8540", "drop_value", 60),  # ZZZ
             ("referrals", "8805", "flag", 88),
             ("referrals", "8610", "flag", 88),
+            ("referrals", "8555Q", "flag", 88),  # cross-record: after the recorded death
+            ("cp_plans", "8915", "flag", 107),  # plan starts after death
+            ("cp_plans", "8920", "flag", 107),  # plan ends after death
             ("assessments", "cr_assessment_factor_code", "drop_value", 37),  # 77X beside 3A, 4B
             ("assessments", "cr_assessment_factor_code", "drop_value", 67),  # XX alone
             ("assessments", "1103", "flag", 93),  # started before the referral
@@ -807,7 +811,7 @@ def test_a_query_only_return_keeps_every_record_and_flags_each_problem(demo_key)
     assert ("Child", 4, 4, 0) in rec and ("Assessments", 4, 4, 0) in rec
     assert ("Disability", 3, 2, 1) in rec  # the dropped code counts as not loaded
     counts = result.counts()
-    assert (counts["rejected"], counts["flagged"], counts["dropped_values"]) == (0, 9, 3)
+    assert (counts["rejected"], counts["flagged"], counts["dropped_values"]) == (0, 12, 3)
     assert counts["balanced"] is True
 
 

@@ -36,6 +36,7 @@ from lxml import etree
 
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
+from cinresearch.io import cross_record_rules
 from cinresearch.io.errors import CinFileError
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
@@ -1148,6 +1149,16 @@ def read_cin_xml(
         "cp_plans": cp_plans,
         "cpp_reviews": cpp_reviews,
     }
+    rejector.add(
+        cross_record_rules.check_return(
+            tables,
+            source_file=source_file,
+            census_year=header.census_year,
+            la_code=header.la_code,
+            collection_start=header.collection_start,
+            reference_date=header.reference_date,
+        )
+    )
     tables = {name: contracts.conform(frame, name) for name, frame in tables.items()}
     rejected_counts = {t: len(rows) for t, rows in rejector.rejected_rows.items()}
     misplaced = raw.pop("misplaced", None)

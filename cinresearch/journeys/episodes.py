@@ -10,11 +10,27 @@ Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished
 * **first_assessment_working_days** — working days after the first assessment's start up to and
   including its authorisation (:func:`cinresearch.workdays.working_days_between`); null while
   not authorised.
+* **Activity dated before its referral** (one rule for section 47 enquiries, ICPCs and child
+  protection plans; flagged at load as DfE's 2889, 1104 and 1105 by
+  :mod:`cinresearch.io.cross_record_rules`): a record of the episode dated before the episode's
+  referral date is left out of *every* derived field of the episode — its count and its first
+  date alike — and counted in ``n_before_referral``. It stays in the loaded tables and in
+  ``events``. Why exclude rather than keep: the episode is defined from its referral, and the
+  survival frames measure time from the referral to the first S47, ICPC or plan; a record
+  dated before it would give a negative time, and counting it in ``n_cpp`` while leaving it out
+  of ``first_cpp_start`` made "had a plan" depend on which column an analysis reads. An
+  activity can only belong to the episode as returned if it follows the referral, so the
+  derived fields describe exactly that activity, and ``n_before_referral`` shows what was set
+  aside.
+* **first_s47_start**, **n_s47** — section 47 enquiries starting on/after the referral date.
 * **first_icpc_date** — earliest of the episode-level ``DateOfInitialCPC`` and the ICPC dates of
-  its section 47 enquiries.
+  its section 47 enquiries, on/after the referral date.
 * **first_cpp_start** — first child protection plan in the episode starting on/after the
   referral date; ``first_cpp_category`` and ``previous_cpps`` are that plan's. ``n_cpp`` counts
-  all plans in the episode.
+  the plans starting on/after the referral date (so ``n_cpp`` is 0 exactly when
+  ``first_cpp_start`` is null).
+* **n_before_referral** — S47 starts, ICPC dates (episode-level and section 47) and CPP starts
+  of the episode dated before its referral date (each date counted once).
 * **data_end** — 31 March of ``last_census_year``: the censoring date this episode's own data
   supports. **episode_length_days** = (closure_date, else data_end) − referral_date.
 * **open_at_31_march** — census years ``y`` from ``first_census_year`` to ``last_census_year``
@@ -66,6 +82,7 @@ EPISODE_COLUMNS = [
     "data_end",
     "vanished",
     "overlaps_previous",
+    "n_before_referral",
     "birth_date",
     "expected_birth_date",
     "sex",
@@ -177,13 +194,17 @@ def _nested_summaries(merged: Mapping[str, pl.LazyFrame]) -> list[pl.LazyFrame]:
         )
     s47 = _empty_like(
         merged.get("section47"),
-        {"episode_id": pl.String(), "s47_start": d, "icpc_date": d},
+        {"episode_id": pl.String(), "referral_date": d, "s47_start": d, "icpc_date": d},
     )
+    s47_after = pl.col("s47_start") >= pl.col("referral_date")
+    icpc_after = pl.col("icpc_date") >= pl.col("referral_date")
     out.append(
         s47.group_by("episode_id").agg(
-            n_s47=pl.len().cast(pl.Int32),
-            first_s47_start=pl.col("s47_start").min(),
-            _s47_icpc=pl.col("icpc_date").min(),
+            n_s47=s47_after.sum().cast(pl.Int32),
+            first_s47_start=pl.col("s47_start").filter(s47_after).min(),
+            _s47_icpc=pl.col("icpc_date").filter(icpc_after).min(),
+            _s47_before=(~s47_after).sum().cast(pl.Int32)
+            + (pl.col("icpc_date") < pl.col("referral_date")).sum().cast(pl.Int32),
         )
     )
     cpp = _empty_like(
@@ -199,7 +220,8 @@ def _nested_summaries(merged: Mapping[str, pl.LazyFrame]) -> list[pl.LazyFrame]:
     on_after = pl.col("cpp_start") >= pl.col("referral_date")
     out.append(
         cpp.group_by("episode_id").agg(
-            n_cpp=pl.len().cast(pl.Int32),
+            n_cpp=on_after.sum().cast(pl.Int32),
+            _cpp_before=(~on_after).sum().cast(pl.Int32),
             first_cpp_start=pl.col("cpp_start").filter(on_after).min(),
             first_cpp_category=pl.col("initial_category")
             .filter(on_after)
@@ -263,7 +285,15 @@ def build_episodes(
             pl.col("n_assessments", "n_s47", "n_cpp", "n_cin_plans").fill_null(0),
             pl.col("disabled").fill_null(False),
             pl.col("disability_types").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-            first_icpc_date=pl.min_horizontal("icpc_date", "_s47_icpc"),
+            first_icpc_date=pl.min_horizontal(
+                pl.when(pl.col("icpc_date") >= pl.col("referral_date")).then("icpc_date"),
+                "_s47_icpc",
+            ),
+            n_before_referral=(
+                pl.col("_s47_before").fill_null(0)
+                + pl.col("_cpp_before").fill_null(0)
+                + (pl.col("icpc_date") < pl.col("referral_date")).fill_null(False).cast(pl.Int32)
+            ).cast(pl.Int32),
             age_at_referral=pl.when(age >= 0).then(age),
         )
         .with_columns(
