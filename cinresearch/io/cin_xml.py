@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from lxml import etree
 from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
 from cinresearch.io.errors import CinFileError
+from cinresearch.io.xml_faults import describe_syntax_error
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
@@ -659,22 +659,8 @@ def iter_children(
 
 
 def _syntax_error(err: etree.XMLSyntaxError) -> tuple[int | None, str]:
-    """Line and one-line message of a parse error, without echoing document text.
-
-    iterparse reports some errors (e.g. an undeclared entity) as "no element found" at line 0;
-    the parser's error log has the real one. Entity names are text from the document (often an
-    unescaped '&' inside a value, which may be an identifier), so they are not repeated.
-    """
-    line = err.position[0] if err.position and err.position[0] else None
-    message = err.msg or ""
-    if line is None:
-        entries = [e for e in err.error_log if e.level >= etree.ErrorLevels.ERROR]
-        if entries:
-            line, message = entries[-1].line or None, entries[-1].message
-    message = re.sub(
-        r"Entity '[^']*' not defined", "undeclared entity (an unescaped '&'?)", message
-    )
-    return line, " ".join(message.split())
+    """Line and one-line message of a parse error, quoting no text from the document."""
+    return describe_syntax_error(err)
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -937,16 +923,15 @@ def read_cin_xml(
     if workers > 1 or columnar:
         _sniff(path)
         plan = parallel.plan_ranges(path, workers)
-        if plan is not None:
+        document = None if plan is None else parallel.header_document(path, plan[0])
+        # the prefix must hold only the header, or the sequential parse reads the whole file
+        namespace = None if document is None else parallel.plain_header_namespace(document)
+        if plan is not None and document is not None and namespace is not None:
             header_len, _ = plan
-            document = parallel.header_document(path, header_len)
-            namespaces: list[str] = []
-            iter_children(
-                path, headers.append, lambda elem: None, None, namespaces.append, data=document
-            )
+            iter_children(path, headers.append, lambda elem: None, None, data=document)
             parsed = parallel.parse_parallel(
                 path,
-                namespaces[0] if namespaces else "",
+                namespace,
                 workers,
                 document[:header_len].count(b"\n"),
                 columnar=columnar,
