@@ -37,6 +37,7 @@ from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
 from cinresearch.io.errors import CinFileError
 from cinresearch.io.xml_faults import describe_syntax_error
+from cinresearch.io.xml_lines import ChildrenLines
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
@@ -296,10 +297,22 @@ class _Parser:
         self.cpp_seq = 0
         self.strays: list[tuple[int | None, str]] = []
         self.set_namespace(namespace)
+        #: byte scan giving exact lines past 65,535 (see cinresearch.io.xml_lines), or None
+        self.line_scan: ChildrenLines | None = None
+        self._fix: dict[Any, int] | None = None
+
+    def _line(self, elem: etree._Element) -> int | None:
+        """The element's line: lxml's, corrected from the byte scan past line 65,535."""
+        if self._fix:
+            line = self._fix.get(elem)
+            if line is not None:
+                return line
+        return elem.sourceline
 
     def stray(self, elem: etree._Element) -> None:
         """An element outside any ``<Child>`` where a child record was expected."""
-        self.strays.append((elem.sourceline, str(_local(elem.tag))))
+        line = self.line_scan.stray(elem) if self.line_scan is not None else None
+        self.strays.append((line or elem.sourceline, str(_local(elem.tag))))
 
     def set_namespace(self, namespace: str) -> None:
         q = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
@@ -357,7 +370,8 @@ class _Parser:
         cseq = self.child_seq
         t = self.t
         before = self._nested_rows()
-        row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
+        self._fix = self.line_scan.subtree(elem) if self.line_scan is not None else None
+        row: dict[str, Any] = {"child_seq": cseq, "line": self._line(elem)}
         disabilities: list[str] = []
         for part in elem:
             tag = part.tag
@@ -374,7 +388,7 @@ class _Parser:
                                 self.cols["disabilities"].add(
                                     {
                                         "child_seq": cseq,
-                                        "line": dis.sourceline,
+                                        "line": self._line(dis),
                                         "disability": code or None,
                                     }
                                 )
@@ -422,14 +436,14 @@ class _Parser:
                 ok = in_episode(parent)
             if not ok:
                 self.cols["misplaced"].add(
-                    {"child_seq": cseq, "line": node.sourceline, "element": _local(node.tag)}
+                    {"child_seq": cseq, "line": self._line(node), "element": _local(node.tag)}
                 )
 
     def episode(self, elem: etree._Element, cseq: int) -> None:
         self.episode_seq += 1
         eseq = self.episode_seq
         t = self.t
-        row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": elem.sourceline}
+        row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(elem)}
         self._fields(elem, self.episode_fields, row)
         for part in elem:
             tag = part.tag
@@ -437,7 +451,7 @@ class _Parser:
                 sub: dict[str, Any] = {
                     "child_seq": cseq,
                     "episode_seq": eseq,
-                    "line": part.sourceline,
+                    "line": self._line(part),
                 }
                 self._fields(part, self.assessment_fields, sub)
                 factors: list[str] = []
@@ -451,11 +465,11 @@ class _Parser:
                 sub["factors"] = factors
                 self.cols["assessments"].add(sub)
             elif tag == t["CINPlanDates"]:
-                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
                 self._fields(part, self.cin_plan_fields, sub)
                 self.cols["cin_plans"].add(sub)
             elif tag == t["Section47"]:
-                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
                 self._fields(part, self.s47_fields, sub)
                 self.cols["section47"].add(sub)
             elif tag == t["ChildProtectionPlans"]:
@@ -464,7 +478,7 @@ class _Parser:
                     "child_seq": cseq,
                     "episode_seq": eseq,
                     "cpp_seq": self.cpp_seq,
-                    "line": part.sourceline,
+                    "line": self._line(part),
                 }
                 self._fields(part, self.cpp_fields, sub)
                 self.cols["cp_plans"].add(sub)
@@ -480,7 +494,7 @@ class _Parser:
                                 "child_seq": cseq,
                                 "episode_seq": eseq,
                                 "cpp_seq": self.cpp_seq,
-                                "line": review.sourceline,
+                                "line": self._line(review),
                                 "review_date": (text.strip() or None) if text is not None else None,
                             }
                         )
@@ -941,6 +955,7 @@ def read_cin_xml(
     if parsed is None:
         headers.clear()
         parser = _Parser()
+        parser.line_scan = ChildrenLines.for_file(path)
 
         def on_child(elem: etree._Element) -> None:
             parser.child(elem)

@@ -34,6 +34,7 @@ import polars as pl
 from lxml import etree
 
 from cinresearch.io.xml_faults import describe_syntax_error
+from cinresearch.io.xml_lines import EXACT_LINES, ChildrenLines
 
 _CHILD_START = re.compile(rb"<Child[\s>]")
 _PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
@@ -153,6 +154,12 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
     from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _local, _Parser
 
     parser = _Parser(namespace)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    if data.count(b"\n") >= EXACT_LINES:  # lxml's lines drift past 65,535: scan the bytes
+        parser.line_scan = ChildrenLines(data, item_depth=0)
+    del data
     stream = _Range(path, start, end, namespace)
     try:
         # any namespace, as the sequential parse (iter_children) matches them
