@@ -19,6 +19,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+from array import array
 from typing import Any
 
 import numpy as np
@@ -40,8 +41,21 @@ _TOKEN = re.compile(
 )
 
 
-def _local(name: bytes) -> str:
-    return name.rpartition(b":")[2].decode("utf-8", "replace")
+def _lines_at(buffer: Any, ends: np.ndarray, first_line: int, block: int = 1 << 24) -> np.ndarray:
+    """Line of each byte offset in ``ends`` (ascending), counting ``\\n`` a block at a time."""
+    lines = np.empty(len(ends), dtype=np.int64)
+    size = len(buffer)
+    done = 0  # offsets handled
+    before = first_line  # line at the start of the block
+    for start in range(0, size, block):
+        stop = min(start + block, size)
+        view = np.frombuffer(buffer, dtype=np.uint8, count=stop - start, offset=start)
+        newlines = np.flatnonzero(view == 10) + start
+        upto = done + int(np.searchsorted(ends[done:], stop))
+        lines[done:upto] = before + np.searchsorted(newlines, ends[done:upto])
+        done = upto
+        before += len(newlines)
+    return lines
 
 
 def _element_local(tag: Any) -> str | None:
@@ -63,48 +77,54 @@ class ChildrenLines:
         buffer = data
         if bytes(data[:2]) in (b"\xff\xfe", b"\xfe\xff"):
             buffer = bytes(data).decode("utf-16").encode("utf-8")
-        view = np.frombuffer(buffer, dtype=np.uint8)
-        newlines = np.flatnonzero(view == 10)
-        del view
-        names: list[str] = []
-        ends: list[int] = []
-        depths: list[int] = []
-        parents: list[int] = []  # index of the parent start tag, -1 for the top
-        stack: list[int] = []
+        # compact columns, one entry per start tag (a national file has tens of millions)
+        ids: dict[bytes, int] = {}
+        name_ids = array("I")
+        ends = array("q")
+        depths = array("h")
+        items = array("q")
+        holders: set[int] = set()
+        stack: list[int] = []  # name ids of the open elements
+        children_id = -1
+        self._holder = -1  # the <Children> start tag the items belong to
         for match in _TOKEN.finditer(buffer):
             name = match.group(1)
             if name is None:
                 if match.group(0)[1:2] == b"/" and stack:
                     stack.pop()
                 continue
-            index = len(names)
-            names.append(_local(name))
+            local = name.rpartition(b":")[2]
+            name_id = ids.get(local)
+            if name_id is None:
+                name_id = ids[local] = len(ids)
+                if local == b"Children":
+                    children_id = name_id
+            depth = len(stack)
+            if depth == item_depth and (item_depth == 0 or stack[-1] == children_id):
+                items.append(len(ends))
+                holders.add(self._holder if item_depth else 0)
+            elif depth == item_depth - 1 and name_id == children_id:
+                self._holder = len(ends)
+            name_ids.append(name_id)
             ends.append(match.end() - 1)
-            depths.append(len(stack))
-            parents.append(stack[-1] if stack else -1)
+            depths.append(depth)
             if not match.group(2):
-                stack.append(index)
-        self.names = names
-        self.lines = np.searchsorted(newlines, np.asarray(ends, dtype=np.int64)) + first_line
-        depth = np.asarray(depths, dtype=np.int64)
-        parent = np.asarray(parents, dtype=np.int64)
+                stack.append(name_id)
+        self.names = [name.decode("utf-8", "replace") for name in ids]
+        self.name_ids = np.frombuffer(name_ids, dtype=np.uint32) if name_ids else np.empty(0)
+        self.lines = _lines_at(buffer, np.frombuffer(ends, dtype=np.int64), first_line)
+        del ends
+        depth = np.frombuffer(depths, dtype=np.int16) if depths else np.empty(0, np.int16)
         self.item_depth = item_depth
-        if item_depth == 0:
-            items = np.flatnonzero(depth == 0)
-            containers = 1
-        else:
-            is_children = np.array([n == "Children" for n in names], dtype=bool)
-            holder = np.flatnonzero(is_children & (depth == item_depth - 1))
-            containers = len(holder)
-            items = np.flatnonzero((depth == item_depth) & np.isin(parent, holder))
         # positions are counted within one <Children>; with two, lxml's lines are kept
-        self.items = items if containers == 1 else np.empty(0, dtype=np.int64)
+        found = np.frombuffer(items, dtype=np.int64) if items else np.empty(0, np.int64)
+        self.items = found if len(holders) == 1 else np.empty(0, dtype=np.int64)
         # the elements beside <Children> (<Header>, strays under <Message>)
         self.top = np.flatnonzero(depth == item_depth - 1) if item_depth else self.items[:0]
         # an item's subtree: the start tags after it, up to the next one no deeper than it
         shallow = np.flatnonzero(depth <= item_depth)
         after = np.searchsorted(shallow, self.items, "right")
-        self.item_end = np.append(shallow, len(names))[after]
+        self.item_end = np.append(shallow, len(depth))[after]
         self._removed = 0  # elements of <Children> the parse has deleted so far
         self._pending: dict[Any, int] = {}
 
@@ -169,9 +189,10 @@ class ChildrenLines:
         if self.lines[end - 1] <= EXACT_LINES:
             return None  # lines run in document order: the last one is the largest
         nodes = [node for node in elem.iter() if isinstance(node.tag, str)]
+        names = self.names
         if len(nodes) != end - start or any(
-            _element_local(node.tag) != name
-            for node, name in zip(nodes, self.names[start:end], strict=True)
+            _element_local(node.tag) != names[name_id]
+            for node, name_id in zip(nodes, self.name_ids[start:end].tolist(), strict=True)
         ):
             return None  # the byte scan and the parsed tree disagree: keep lxml's lines
         return dict(zip(nodes, self.lines[start:end].tolist(), strict=True))
