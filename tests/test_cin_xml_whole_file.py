@@ -329,4 +329,4 @@ def test_load_report_of_a_parse_error_names_line_and_column(tmp_path: Path) -> N
     CliRunner().invoke(app, ["load", str(path), "--store", str(store), "--demo-key"])
     report = json.loads((store / "reports" / "load_report.json").read_text(encoding="utf-8"))
     text = json.dumps(report)
-    assert "end tag does not match its start tag (line 21, column" in text
+    assert "end tag does not match its start tag, line 21, column" in text

@@ -73,4 +73,4 @@ def describe_syntax_error(err: etree.XMLSyntaxError) -> tuple[int | None, str]:
         if entries:
             code, line, column = entries[-1].type, entries[-1].line, entries[-1].column
     where = f"line {line}, column {column}" if line else "position unknown"
-    return (line or None), f"{fault_kind(code)} ({where})"
+    return (line or None), f"{fault_kind(code)}, {where}"
