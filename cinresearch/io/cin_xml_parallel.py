@@ -156,10 +156,16 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
     parser = _Parser(namespace)
     with open(path, "rb") as handle:
         handle.seek(start)
-        data = handle.read(end - start)
-    if data.count(b"\n") >= EXACT_LINES:  # lxml's lines drift past 65,535: scan the bytes
-        parser.line_scan = ChildrenLines(data, item_depth=0)
-    del data
+        newlines, left = 0, end - start
+        while left > 0 and newlines < EXACT_LINES:
+            block = handle.read(min(left, 1 << 24))
+            if not block:
+                break
+            newlines += block.count(b"\n")
+            left -= len(block)
+        if newlines >= EXACT_LINES:  # lxml's lines drift past 65,535: scan the bytes
+            handle.seek(start)
+            parser.line_scan = ChildrenLines(handle.read(end - start), item_depth=0)
     stream = _Range(path, start, end, namespace)
     try:
         # any namespace, as the sequential parse (iter_children) matches them
