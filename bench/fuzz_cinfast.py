@@ -1,6 +1,7 @@
 """Exploratory fuzzing of the compiled CIN reader (not run in CI).
 
 Usage: .venv/bin/python bench/fuzz_cinfast.py [--seconds 120] [--runs N] [--seed 7] [--compare]
+                                              [--whole]
 
 Mutates two small returns at random (inserted, deleted and replaced bytes, among them NUL, CR
 and invalid UTF-8; truncations; copied spans) and feeds each to ``_cinfast.parse``. A crash is
@@ -8,6 +9,9 @@ the failure this looks for; run it under ``valgrind -q`` (with ``PYTHONMALLOC=ma
 small ``--runs``) to look for invalid reads and writes. With ``--compare`` (slower), every
 mutation either fast reader accepts is also parsed by lxml and must give the same frames —
 the differential version of the hypothesis test in ``tests/test_cin_xml_columnar.py``.
+With ``--whole``, the whole return (declaration, header, children) is mutated and loaded with
+``read_cin_xml`` by each reader; tables, rejects, reconciliation or the file-level error
+message must be the same as the sequential lxml load's (``tests/test_cin_xml_whole_file.py``).
 """
 
 from __future__ import annotations
@@ -76,18 +80,59 @@ def _compare(data: bytes, scratch: Path) -> int:
     return len(accepted)
 
 
+def _compare_whole(data: bytes, scratch: Path) -> int:
+    """Load a mutated whole return with each reader; all must equal the lxml load. 1 if loaded."""
+    from polars.testing import assert_frame_equal
+
+    from cinresearch.io.cin_xml import CIN_TABLES, read_cin_xml
+    from cinresearch.io.errors import InputFileError
+    from cinresearch.pseudonymise import Pseudonymiser
+
+    key = Pseudonymiser(b"fuzz-key-not-secret")
+    scratch.write_bytes(data)
+
+    def load(columnar: bool) -> object:
+        try:
+            return read_cin_xml(scratch, key, workers=1, columnar=columnar)
+        except InputFileError as err:
+            return str(err)
+
+    reference = load(False)
+    saved = cin_xml_native._cinfast
+    try:
+        for name in ("compiled", "polars"):
+            if name == "polars":
+                cin_xml_native._cinfast = None
+            result = load(True)
+            if isinstance(reference, str) or isinstance(result, str):
+                if result != reference:
+                    raise SystemExit(f"{name}: {result!r} != lxml {reference!r}: {data!r}")
+                continue
+            for table in CIN_TABLES:
+                assert_frame_equal(result.tables[table], reference.tables[table])
+            assert_frame_equal(result.rejects, reference.rejects)
+            assert_frame_equal(result.reconciliation, reference.reconciliation)
+    finally:
+        cin_xml_native._cinfast = saved
+    return 0 if isinstance(reference, str) else 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--runs", type=int, default=0, help="stop after this many (0: by time)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--compare", action="store_true", help="check accepted text against lxml")
+    parser.add_argument("--whole", action="store_true", help="mutate and load whole returns")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="fuzz_cinfast_")) / "mutant.xml"
     sources = [_children(ROOT / "tests/fixtures/cin/cin_2024_minimal.xml")]
     bench = ROOT / "bench/cache/cin_bench_1000.xml"
     if bench.exists():
         sources.append(_children(bench)[:20_000].rsplit(b"</Child>", 1)[0] + b"</Child>")
+    if args.whole:
+        sources = [(ROOT / "tests/fixtures/cin/cin_2024_minimal.xml").read_bytes()]
+        sources.append(sources[0].replace(b"<Message>", b'<Message xmlns="urn:x">'))
     rng = random.Random(args.seed)
     runs = accepted = 0
     started = time.monotonic()
@@ -95,13 +140,15 @@ def main() -> None:
         not args.runs and time.monotonic() - started < args.seconds
     ):
         data = _mutate(rng.choice(sources), rng)
-        if args.compare:
+        if args.whole:
+            accepted += _compare_whole(data, scratch)
+        elif args.compare:
             accepted += _compare(data, scratch)
         else:
             accepted += _cinfast.parse(data) is not None
         runs += 1
     shutil.rmtree(scratch.parent, ignore_errors=True)
-    same = "; every accepted result equals lxml's" if args.compare else ""
+    same = "; every accepted result equals lxml's" if args.compare or args.whole else ""
     print(f"{runs:,} mutated inputs, {accepted:,} accepted, no crash{same}")
 
 

@@ -117,7 +117,13 @@ typedef struct {
 } Ctx;
 
 /* ---- lexing --------------------------------------------------------------------------------- */
-static void skip_ws(Ctx *c) {
+/* Longest run of text (a value, or whitespace between tags) this reader accepts. libxml2 refuses
+ * a text node over 10,000,000 bytes unless XML_PARSE_HUGE is set (the loader never sets it), so
+ * anything near that is left to lxml, which then reports the fault as it would for any reader. */
+#define MAX_TEXT 1000000
+
+/* Skip whitespace between tags; 0 if the run is longer than MAX_TEXT. */
+static int skip_ws(Ctx *c) {
     const char *p = c->p, *end = c->end;
     while (p < end) {
         char ch = *p;
@@ -125,7 +131,9 @@ static void skip_ws(Ctx *c) {
         else if (ch != ' ' && ch != '\t') break;
         p++;
     }
+    int64_t run = p - c->p;
     c->p = p;
+    return run <= MAX_TEXT;
 }
 
 static int name_char(unsigned char ch) {
@@ -208,7 +216,7 @@ static int leaf_text(Ctx *c, const char **start, int64_t *len) {
         }
         p++;
     }
-    if (p >= end) return 0;
+    if (p >= end || p - s > MAX_TEXT) return 0;
     c->p = p;
     *start = s;
     *len = p - s;
@@ -261,7 +269,7 @@ static int content(Ctx *c, const Item *items, int n, const char *close, int64_t 
                    Slot *slots) {
     int pos = 0;
     for (;;) {
-        skip_ws(c);
+        if (!skip_ws(c)) return decline(c);
         if (c->p >= c->end || *c->p != '<') return decline(c);
         if (c->p + 1 < c->end && c->p[1] == '/')
             return close_tag(c, close, close_len) ? 1 : decline(c);
@@ -483,7 +491,7 @@ static const Item CHILD_ITEMS[] = {
 
 static int parse_all(Ctx *c) {
     for (;;) {
-        skip_ws(c);
+        if (!skip_ws(c)) return decline(c);
         if (c->p >= c->end) return 1;
         int64_t line = c->line;
         const char *name;

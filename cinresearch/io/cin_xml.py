@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +37,8 @@ from cinresearch import contracts
 from cinresearch.contracts import CONTRACTS_DIR
 from cinresearch.io import cross_record_rules
 from cinresearch.io.errors import CinFileError
+from cinresearch.io.xml_faults import describe_syntax_error
+from cinresearch.io.xml_lines import ChildrenLines
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _FORMAT = yaml.safe_load((CONTRACTS_DIR / "cin_census.yaml").read_text(encoding="utf-8"))
@@ -298,10 +299,22 @@ class _Parser:
         self.cpp_seq = 0
         self.strays: list[tuple[int | None, str]] = []
         self.set_namespace(namespace)
+        #: byte scan giving exact lines past 65,535 (see cinresearch.io.xml_lines), or None
+        self.line_scan: ChildrenLines | None = None
+        self._fix: dict[Any, int] | None = None
+
+    def _line(self, elem: etree._Element) -> int | None:
+        """The element's line: lxml's, corrected from the byte scan past line 65,535."""
+        if self._fix:
+            line = self._fix.get(elem)
+            if line is not None:
+                return line
+        return elem.sourceline
 
     def stray(self, elem: etree._Element) -> None:
         """An element outside any ``<Child>`` where a child record was expected."""
-        self.strays.append((elem.sourceline, str(_local(elem.tag))))
+        line = self.line_scan.stray(elem) if self.line_scan is not None else None
+        self.strays.append((line or elem.sourceline, str(_local(elem.tag))))
 
     def set_namespace(self, namespace: str) -> None:
         q = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
@@ -359,7 +372,8 @@ class _Parser:
         cseq = self.child_seq
         t = self.t
         before = self._nested_rows()
-        row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
+        self._fix = self.line_scan.subtree(elem) if self.line_scan is not None else None
+        row: dict[str, Any] = {"child_seq": cseq, "line": self._line(elem)}
         disabilities: list[str] = []
         for part in elem:
             tag = part.tag
@@ -376,7 +390,7 @@ class _Parser:
                                 self.cols["disabilities"].add(
                                     {
                                         "child_seq": cseq,
-                                        "line": dis.sourceline,
+                                        "line": self._line(dis),
                                         "disability": code or None,
                                     }
                                 )
@@ -424,14 +438,14 @@ class _Parser:
                 ok = in_episode(parent)
             if not ok:
                 self.cols["misplaced"].add(
-                    {"child_seq": cseq, "line": node.sourceline, "element": _local(node.tag)}
+                    {"child_seq": cseq, "line": self._line(node), "element": _local(node.tag)}
                 )
 
     def episode(self, elem: etree._Element, cseq: int) -> None:
         self.episode_seq += 1
         eseq = self.episode_seq
         t = self.t
-        row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": elem.sourceline}
+        row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(elem)}
         self._fields(elem, self.episode_fields, row)
         for part in elem:
             tag = part.tag
@@ -439,7 +453,7 @@ class _Parser:
                 sub: dict[str, Any] = {
                     "child_seq": cseq,
                     "episode_seq": eseq,
-                    "line": part.sourceline,
+                    "line": self._line(part),
                 }
                 self._fields(part, self.assessment_fields, sub)
                 factors: list[str] = []
@@ -453,11 +467,11 @@ class _Parser:
                 sub["factors"] = factors
                 self.cols["assessments"].add(sub)
             elif tag == t["CINPlanDates"]:
-                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
                 self._fields(part, self.cin_plan_fields, sub)
                 self.cols["cin_plans"].add(sub)
             elif tag == t["Section47"]:
-                sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
                 self._fields(part, self.s47_fields, sub)
                 self.cols["section47"].add(sub)
             elif tag == t["ChildProtectionPlans"]:
@@ -466,7 +480,7 @@ class _Parser:
                     "child_seq": cseq,
                     "episode_seq": eseq,
                     "cpp_seq": self.cpp_seq,
-                    "line": part.sourceline,
+                    "line": self._line(part),
                 }
                 self._fields(part, self.cpp_fields, sub)
                 self.cols["cp_plans"].add(sub)
@@ -482,7 +496,7 @@ class _Parser:
                                 "child_seq": cseq,
                                 "episode_seq": eseq,
                                 "cpp_seq": self.cpp_seq,
-                                "line": review.sourceline,
+                                "line": self._line(review),
                                 "review_date": (text.strip() or None) if text is not None else None,
                             }
                         )
@@ -661,22 +675,8 @@ def iter_children(
 
 
 def _syntax_error(err: etree.XMLSyntaxError) -> tuple[int | None, str]:
-    """Line and one-line message of a parse error, without echoing document text.
-
-    iterparse reports some errors (e.g. an undeclared entity) as "no element found" at line 0;
-    the parser's error log has the real one. Entity names are text from the document (often an
-    unescaped '&' inside a value, which may be an identifier), so they are not repeated.
-    """
-    line = err.position[0] if err.position and err.position[0] else None
-    message = err.msg or ""
-    if line is None:
-        entries = [e for e in err.error_log if e.level >= etree.ErrorLevels.ERROR]
-        if entries:
-            line, message = entries[-1].line or None, entries[-1].message
-    message = re.sub(
-        r"Entity '[^']*' not defined", "undeclared entity (an unescaped '&'?)", message
-    )
-    return line, " ".join(message.split())
+    """Line and one-line message of a parse error, quoting no text from the document."""
+    return describe_syntax_error(err)
 
 
 # -- normalisation ----------------------------------------------------------------------------
@@ -939,16 +939,15 @@ def read_cin_xml(
     if workers > 1 or columnar:
         _sniff(path)
         plan = parallel.plan_ranges(path, workers)
-        if plan is not None:
+        document = None if plan is None else parallel.header_document(path, plan[0])
+        # the prefix must hold only the header, or the sequential parse reads the whole file
+        namespace = None if document is None else parallel.plain_header_namespace(document)
+        if plan is not None and document is not None and namespace is not None:
             header_len, _ = plan
-            document = parallel.header_document(path, header_len)
-            namespaces: list[str] = []
-            iter_children(
-                path, headers.append, lambda elem: None, None, namespaces.append, data=document
-            )
+            iter_children(path, headers.append, lambda elem: None, None, data=document)
             parsed = parallel.parse_parallel(
                 path,
-                namespaces[0] if namespaces else "",
+                namespace,
                 workers,
                 document[:header_len].count(b"\n"),
                 columnar=columnar,
@@ -958,6 +957,7 @@ def read_cin_xml(
     if parsed is None:
         headers.clear()
         parser = _Parser()
+        parser.line_scan = ChildrenLines.for_file(path)
 
         def on_child(elem: etree._Element) -> None:
             parser.child(elem)

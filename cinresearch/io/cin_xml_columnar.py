@@ -192,6 +192,22 @@ def _raw_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
     )
 
 
+#: longest run of text between two ``<`` accepted (bytes); libxml2 refuses a text node over
+#: 10,000,000 bytes without XML_PARSE_HUGE, so anything near it is left to lxml (as in _cinfast.c)
+MAX_TEXT = 1_000_000
+
+
+def _text_too_long(children: pl.DataFrame) -> bool:
+    """True if some run between two ``<`` (a value, or whitespace) is over MAX_TEXT bytes."""
+    long = children.filter(pl.col("text").str.len_bytes() > MAX_TEXT)
+    if long.is_empty():
+        return False
+    runs = long.select(
+        pl.col("text").str.split("<").list.eval(pl.element().str.len_bytes()).list.max()
+    )
+    return bool(runs.to_series().max() > MAX_TEXT)
+
+
 def parse_children(text: str) -> dict[str, Any] | None:
     """Raw frames for a run of ``<Child>`` elements, or None if the grammar does not match.
 
@@ -210,6 +226,8 @@ def parse_children(text: str) -> dict[str, Any] | None:
     pieces.pop()
     children = pl.DataFrame({"text": pieces}, schema={"text": pl.String})
     del pieces
+    if _text_too_long(children):
+        return None
     if not children.select(pl.col("text").str.contains(_grammar()).all()).item():
         return None
     newlines = text.count("\n")

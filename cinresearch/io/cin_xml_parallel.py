@@ -33,23 +33,39 @@ from typing import Any
 import polars as pl
 from lxml import etree
 
+from cinresearch.io.xml_faults import describe_syntax_error
+from cinresearch.io.xml_lines import EXACT_LINES, ChildrenLines
+
 _CHILD_START = re.compile(rb"<Child[\s>]")
 _PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
 _TAIL = re.compile(rb"^\s*</Children>\s*</Message>\s*$")
 DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 
 
-def utf8_declared(head: bytes) -> bool:
-    """True when the document is UTF-8 (declared so, ASCII, or no declaration)."""
+def _declared(head: bytes) -> bytes | None:
+    """The declared encoding, normalised (``utf-8``, ``us-ascii``...), or None if undeclared."""
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     match = DECLARED_ENCODING.match(head)
-    return match is None or match.group(1).lower().replace(b"_", b"-") in (
-        b"utf-8",
-        b"utf8",
-        b"us-ascii",
-        b"ascii",
-    )
+    return None if match is None else match.group(1).lower().replace(b"_", b"-")
+
+
+_UTF8 = (b"utf-8", b"utf8")
+_ASCII = (b"us-ascii", b"ascii")
+
+
+def utf8_declared(head: bytes) -> bool:
+    """True when the document is UTF-8 (declared so, ASCII, or no declaration).
+
+    A file declared ASCII is cut into ranges only when every byte is ASCII (see plan_ranges):
+    lxml refuses UTF-8 bytes in it.
+    """
+    declared = _declared(head)
+    return declared is None or declared in _UTF8 + _ASCII
+
+
+def _all_ascii(mm: mmap.mmap, step: int = 1 << 26) -> bool:
+    return all(mm[i : i + step].isascii() for i in range(0, len(mm), step))
 
 
 MIN_BYTES_PER_WORKER = 16 * 1024 * 1024
@@ -135,35 +151,46 @@ def _parse_range(args: tuple) -> dict:
 
 def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
     """Parse one byte range with lxml and the element-by-element parser (reads any order)."""
-    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _Parser
+    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _local, _Parser
 
     parser = _Parser(namespace)
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        newlines, left = 0, end - start
+        while left > 0 and newlines < EXACT_LINES:
+            block = handle.read(min(left, 1 << 24))
+            if not block:
+                break
+            newlines += block.count(b"\n")
+            left -= len(block)
+        if newlines >= EXACT_LINES:  # lxml's lines drift past 65,535: scan the bytes
+            handle.seek(start)
+            parser.line_scan = ChildrenLines(handle.read(end - start), item_depth=0)
     stream = _Range(path, start, end, namespace)
-    qualify = (lambda name: f"{{{namespace}}}{name}") if namespace else (lambda name: name)
-    child_tag, children_tag = qualify("Child"), qualify("Children")
     try:
+        # any namespace, as the sequential parse (iter_children) matches them
         for _, elem in etree.iterparse(
             stream,
             events=("end",),
-            tag=(children_tag, child_tag),
+            tag=("{*}Children", "{*}Child"),
             **SAFE_PARSER_OPTIONS,
         ):
-            if elem.tag == children_tag:
+            if _local(elem.tag) == "Children":
                 for leftover in elem:
-                    if leftover.tag != child_tag and isinstance(leftover.tag, str):
+                    if _local(leftover.tag) != "Child" and isinstance(leftover.tag, str):
                         parser.stray(leftover)
                 continue
             parser.child(elem)
             elem.clear()
             parent = elem.getparent()
-            while elem.getprevious() is not None:
-                if parent[0].tag != child_tag:
+            while parent is not None and elem.getprevious() is not None:
+                if _local(parent[0].tag) != "Child":
                     parser.stray(parent[0])
                 del parent[0]
             if parser.child_seq % 50_000 == 0:
                 parser.flush()
     except etree.XMLSyntaxError as err:
-        return {"ok": False, "error": str(err)}
+        return {"ok": False, "error": describe_syntax_error(err)[1]}
     finally:
         stream.close()
     return {
@@ -181,18 +208,23 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
 def plan_ranges(
     path: str | os.PathLike[str], workers: int
 ) -> tuple[int, list[tuple[int, int]]] | None:
-    """(bytes before the first child, [(start, end)] ranges cut at ``<Child`` boundaries) or None."""
-    size = os.path.getsize(path)
+    """(bytes before the first child, [(start, end)] ranges cut at ``<Child`` boundaries) or None.
+
+    Everything before the first ``<Child`` is scanned, however long. The caller must still
+    check with :func:`plain_header_namespace` that this prefix holds nothing but the header.
+    """
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        head = mm[: min(size, 1 << 16)]
-        if _PREFIXED.search(head) or b"<!DOCTYPE" in head or b"<!ENTITY" in head:
-            return None
-        if not utf8_declared(head):
-            return None  # ranges are parsed without the XML declaration, as UTF-8
         first = _CHILD_START.search(mm)
         close = mm.rfind(b"</Children>")
         if first is None or close < 0 or close < first.start():
             return None
+        head = mm[: first.start()]
+        if _PREFIXED.search(head) or b"<!DOCTYPE" in head or b"<!ENTITY" in head:
+            return None
+        if not utf8_declared(head):
+            return None  # ranges are parsed without the XML declaration, as UTF-8
+        if _declared(head) in _ASCII and not _all_ascii(mm):
+            return None  # lxml refuses the non-ASCII bytes; let it say where
         if not _TAIL.match(mm[close:]):
             return None
         cuts = [first.start()]
@@ -206,6 +238,32 @@ def plan_ranges(
         cuts.append(close)
         header_len = first.start()
     return header_len, list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def plain_header_namespace(document: bytes) -> str | None:
+    """The ``<Message>`` namespace if the header document holds only the header, else None.
+
+    ``document`` is :func:`header_document`'s output. The range route reads the children
+    without this prefix, so it may run only when the prefix is exactly ``<Message>``,
+    ``<Header>…</Header>``, ``<Children>`` (same namespace as ``<Message>``) and nothing else:
+    no child (a ``<Child/>``, a ``<c:Child>``), no other element, no text cut mid-comment or
+    mid-CDATA by a ``<Child`` inside it. Anything else returns None and the whole file is read
+    by the sequential parse, which reports every element with its line.
+    """
+    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _local
+
+    try:
+        root = etree.fromstring(document, etree.XMLParser(**SAFE_PARSER_OPTIONS))
+    except etree.XMLSyntaxError:
+        return None
+    parts = list(root)
+    if _local(root.tag) != "Message" or [_local(e.tag) for e in parts] != ["Header", "Children"]:
+        return None
+    namespace = etree.QName(root).namespace or ""
+    children = parts[1]
+    if len(children) or (etree.QName(children).namespace or "") != namespace:
+        return None
+    return namespace
 
 
 def parse_parallel(
