@@ -663,9 +663,7 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
         year = int(year_text)
     elif ref is not None:
         year = ref.year if ref.month <= 3 else ref.year + 1  # the year ending 31 March after it
-        notes.append(
-            f"header Year missing; census year {year} taken from ReferenceDate {ref_text}"
-        )
+        notes.append(f"header Year missing; census year {year} taken from ReferenceDate {ref_text}")
     else:
         raise CinFileError(
             path, elem.sourceline, "Header has neither CollectionDetails/Year nor ReferenceDate"
