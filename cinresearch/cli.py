@@ -89,7 +89,7 @@ def load(
         _error(str(err))
         raise typer.Exit(2) from None
     _print_load_report(report, store)
-    console.print(f"load report saved to {store / 'reports' / 'load_report.json'}")
+    _say(f"load report saved to {store / 'reports' / 'load_report.json'}")
     for outcome in report.failed:
         _error(outcome.message)
     if report.failed:
@@ -153,10 +153,9 @@ def _print_load_report(report: object, store: Path) -> None:
     hidden = sum(1 for o in outcomes if o.status != "failed") - shown
     if hidden > 0:
         _say(f"… and {hidden} more files (details in the load report)")
-    by_status: dict[str, int] = {}
-    for outcome in outcomes:
-        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-    status_text = ", ".join(f"{n} {status}" for status, n in by_status.items())
+    order = ("loaded", "unchanged", "superseded", "failed", "skipped")
+    by_status = {status: sum(1 for o in outcomes if o.status == status) for status in order}
+    status_text = ", ".join(f"{n} {status}" for status, n in by_status.items() if n)
     n_unrecognised = sum(row["count"] for o in outcomes for row in o.unrecognised)
     n_notes = sum(len(o.header_notes) for o in outcomes)
     _say(

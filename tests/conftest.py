@@ -38,6 +38,12 @@ RAW_CHILD_IDS = (
     "RAW-ETH-05",
     "RAW-GOOD-06",
     "CHILD0001",
+    "RAW-P-0001",
+    "RAW-P-0002",
+    "RAW-P-0003",
+    "RAW-U-0001",
+    "RAW-U-0002",
+    "RAW-U-0003",
 )
 RAW_UPNS = (
     "J201123410001",
