@@ -335,3 +335,39 @@ def test_cli_summary_says_it_all_and_keeps_long_names_whole_at_80_columns(tmp_pa
     assert "explains rejects: 1 records rejected" in out
     assert "4 files: 3 loaded, 1 superseded; 1 header notes; 5 unrecognised elements" in out
     assert "SECRET" not in out
+
+
+# -- journeys -----------------------------------------------------------------------------------
+def test_pre_proceedings_become_events_and_episode_fields(tmp_path, demo_key):
+    from cinresearch.journeys import build_journeys
+
+    root = tmp_path / "store"
+    load([cin_fixture(PP), cin_fixture(MINIMAL)], root, demo_key)
+    report = build_journeys(Store(root), progress=False)
+    assert report.ok
+    store = Store(root)
+    assert store.read("merged_pre_proceedings").height == 2
+    events = store.read("events")
+    pp_events = events.filter(
+        pl.col("event").is_in(["pre_proceedings_start", "court_application"])
+    ).sort("date")
+    assert pp_events.select("date", "event").rows() == [
+        (date(2025, 10, 6), "pre_proceedings_start"),
+        (date(2026, 1, 12), "pre_proceedings_start"),
+        (date(2026, 2, 2), "court_application"),
+    ]
+    assert json.loads(pp_events.get_column("attrs")[0]) == {
+        "fgdm_offered": True,
+        "fgdm_facilitated": True,
+        "pp_outcome": "A",
+    }
+    episodes = store.read("episodes").sort("referral_date")
+    got = episodes.select(
+        "referral_date", "n_pre_proceedings", "first_pp_start", "first_court_application_date"
+    ).rows()
+    assert got == [
+        (date(2023, 5, 10), 0, None, None),  # 2023-24 return: no such module
+        (date(2025, 4, 10), 0, None, None),
+        (date(2025, 5, 2), 1, date(2025, 10, 6), date(2026, 2, 2)),
+        (date(2025, 12, 1), 1, date(2026, 1, 12), None),
+    ]
