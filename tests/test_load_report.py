@@ -371,3 +371,27 @@ def test_pre_proceedings_become_events_and_episode_fields(tmp_path, demo_key):
         (date(2025, 5, 2), 1, date(2025, 10, 6), date(2026, 2, 2)),
         (date(2025, 12, 1), 1, date(2026, 1, 12), None),
     ]
+
+
+def test_synthetic_2025_26_returns_carry_pre_proceedings_and_earlier_years_do_not(
+    tmp_path, demo_key
+):
+    from cinresearch.synth import generate
+
+    generate(tmp_path / "synth", las=2, years=(2025, 2026), scale=400, seed=5)
+    files = sorted((tmp_path / "synth" / "cin").glob("*.xml"))
+    blocks = {f.name: f.read_text().count("<PreProceedingsandFGDM>") for f in files}
+    assert all(n == 0 for name, n in blocks.items() if name.startswith("cin_2025"))
+    assert sum(n for name, n in blocks.items() if name.startswith("cin_2026")) > 0
+    plans = sum(f.read_text().count("<ChildProtectionPlans>") for f in files if "2026" in f.name)
+    pp_total = sum(blocks.values())
+    assert 0.01 < pp_total / plans < 0.2  # a plausible share of the year's CP plans
+    for path in files:
+        if "2026" not in path.name:
+            continue
+        fast = read_cin_xml(path, demo_key, columnar=True)
+        slow = read_cin_xml(path, demo_key, columnar=False, workers=1)
+        assert_frame_equal(fast.tables["pre_proceedings"], slow.tables["pre_proceedings"])
+        assert fast.tables["pre_proceedings"].height == blocks[path.name]
+        assert fast.rejects.is_empty(), fast.rejects.to_dicts()
+        assert fast.unrecognised.is_empty()
