@@ -405,12 +405,21 @@ class _Parser:
         self.s47_fields = {q(k): (v, k) for k, v in S47_FIELDS.items()}
         self.cpp_fields = {q(k): (v, k) for k, v in CPP_FIELDS.items()}
         self.pp_fields = {q(k): (v, k) for k, v in PP_FIELDS.items()}
-        self.schema_children = {
-            q(parent): frozenset(q(name) for name in names)
-            for parent, names in SCHEMA_CHILDREN.items()
-        }
+        # per container: the elements it may hold besides the leaves its mapping reads
+        records = frozenset(q(name) for name in ELEMENT_TABLE if name != "Child")
+
+        def others(parent: str, mapping: dict[str, str]) -> frozenset[str]:
+            return frozenset(q(n) for n in SCHEMA_CHILDREN[parent] if n not in mapping) | records
+
+        self.also_identifiers = others("ChildIdentifiers", CHILD_FIELDS)
+        self.also_episode = others("CINdetails", EPISODE_FIELDS)
+        self.also_assessment = others("Assessments", ASSESSMENT_FIELDS)
+        self.also_record = records  # CINPlanDates, Section47, PreProceedingsandFGDM: leaves only
+        self.also_cpp = others("ChildProtectionPlans", CPP_FIELDS)
+        self.current_child: etree._Element | None = None
         self.containers = {q(k) for k in CONTAINERS}
         self.record_tags = tuple(q(name) for name in ELEMENT_TABLE if name != "Child")
+        self.record_tag_set = frozenset(self.record_tags)
         self.t = {
             name: q(name)
             for name in (
@@ -429,14 +438,23 @@ class _Parser:
             )
         }
 
-    @staticmethod
     def _fields(
-        elem: etree._Element, mapping: dict[str, tuple[str, str]], row: dict[str, Any]
+        self,
+        elem: etree._Element,
+        mapping: dict[str, tuple[str, str]],
+        row: dict[str, Any],
+        also: frozenset[str] | None = None,
     ) -> None:
-        """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict."""
+        """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict.
+
+        With ``also`` (the other elements the schema allows in ``elem``), any element neither in
+        ``mapping`` nor in ``also`` is counted as unrecognised.
+        """
         for sub in elem:
             hit = mapping.get(sub.tag)
             if hit is None:
+                if also is not None and sub.tag not in also:
+                    self._unrecognised(sub)
                 continue
             column = hit[0]
             text = sub.text
@@ -459,14 +477,16 @@ class _Parser:
         before = self._nested_rows()
         row: dict[str, Any] = {"child_seq": cseq, "line": elem.sourceline}
         disabilities: list[str] = []
+        self.current_child = elem
         for part in elem:
             tag = part.tag
             if tag in self.containers:
-                self._fields(part, self.child_fields, row)
+                self._fields(part, self.child_fields, row, self.also_identifiers)
                 for sub in part:
                     if sub.tag == t["Disabilities"]:
                         for dis in sub:
                             if dis.tag != t["Disability"]:
+                                self._unrecognised(dis)
                                 continue
                             code = (dis.text or "").strip().upper()
                             disabilities.append(code)
@@ -482,6 +502,8 @@ class _Parser:
                 self.episode(part, cseq)
             elif tag in self.child_fields:  # identifiers not wrapped in a container: tolerate
                 self._fields(elem, {tag: self.child_fields[tag]}, row)
+            else:
+                self._unrecognised(part)
         n_none = disabilities.count("NONE")
         self.read["Disability"] += len(disabilities)
         self.read["Disability:NONE"] += n_none
@@ -493,27 +515,29 @@ class _Parser:
         placed = self._nested_rows() - before + len(disabilities)
         if placed != sum(1 for _ in elem.iter(*self.record_tags)):
             self._misplaced(elem, cseq)
-        self._unrecognised(elem, "Child")
 
-    def _unrecognised(self, node: etree._Element, path: str) -> None:
-        """Count elements under ``node`` that the CIN schema does not put there (by path).
+    def _unrecognised(self, node: etree._Element) -> None:
+        """Count ``node``, an element the CIN schema does not have where it is, by its path.
 
-        Record elements out of place are left to :meth:`_misplaced`; an unrecognised element's
-        own content is not looked into (its path is the finding). Values are never kept.
+        Called from the parse itself wherever an element matches nothing the schema allows
+        there (so a child without any costs nothing extra). Record elements out of place are
+        left to :meth:`_misplaced`; an unrecognised element's content is not looked into (its
+        path is the finding). Values are never kept.
         """
-        allowed = self.schema_children.get(node.tag)
-        for sub in node:
-            tag = sub.tag
-            if allowed is not None and tag in allowed:
-                if tag in self.schema_children:
-                    self._unrecognised(sub, f"{path}/{_local(tag)}")
-            elif isinstance(tag, str) and tag not in self.record_tags:
-                key = f"{path}/{_local(tag)}"
-                hit = self.unrecognised.get(key)
-                if hit is None:
-                    self.unrecognised[key] = [1, sub.sourceline or 0]
-                else:
-                    hit[0] += 1
+        tag = node.tag
+        if tag in self.record_tag_set or not isinstance(tag, str):
+            return
+        names = [_local(tag)]
+        parent = node.getparent()
+        while parent is not None and parent is not self.current_child:
+            names.append(_local(parent.tag))
+            parent = parent.getparent()
+        key = "Child/" + "/".join(reversed(names))
+        hit = self.unrecognised.get(key)
+        if hit is None:
+            self.unrecognised[key] = [1, node.sourceline or 0]
+        else:
+            hit[0] += 1
 
     def _misplaced(self, child: etree._Element, cseq: int) -> None:
         """Record the record elements of ``child`` that :meth:`child` did not read.
@@ -551,7 +575,7 @@ class _Parser:
         eseq = self.episode_seq
         t = self.t
         row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": elem.sourceline}
-        self._fields(elem, self.episode_fields, row)
+        self._fields(elem, self.episode_fields, row, self.also_episode)
         for part in elem:
             tag = part.tag
             if tag == t["Assessments"]:
@@ -560,24 +584,24 @@ class _Parser:
                     "episode_seq": eseq,
                     "line": part.sourceline,
                 }
-                self._fields(part, self.assessment_fields, sub)
+                self._fields(part, self.assessment_fields, sub, self.also_assessment)
                 factors: list[str] = []
                 for box in part:
                     if box.tag == t["FactorsIdentifiedAtAssessment"]:
-                        factors.extend(
-                            (f.text or "").strip().upper()
-                            for f in box
-                            if f.tag == t["AssessmentFactors"]
-                        )
+                        for f in box:
+                            if f.tag == t["AssessmentFactors"]:
+                                factors.append((f.text or "").strip().upper())
+                            else:
+                                self._unrecognised(f)
                 sub["factors"] = factors
                 self.cols["assessments"].add(sub)
             elif tag == t["CINPlanDates"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
-                self._fields(part, self.cin_plan_fields, sub)
+                self._fields(part, self.cin_plan_fields, sub, self.also_record)
                 self.cols["cin_plans"].add(sub)
             elif tag == t["Section47"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
-                self._fields(part, self.s47_fields, sub)
+                self._fields(part, self.s47_fields, sub, self.also_record)
                 self.cols["section47"].add(sub)
             elif tag == t["ChildProtectionPlans"]:
                 self.cpp_seq += 1
@@ -587,13 +611,14 @@ class _Parser:
                     "cpp_seq": self.cpp_seq,
                     "line": part.sourceline,
                 }
-                self._fields(part, self.cpp_fields, sub)
+                self._fields(part, self.cpp_fields, sub, self.also_cpp)
                 self.cols["cp_plans"].add(sub)
                 for box in part:
                     if box.tag != t["Reviews"]:
                         continue
                     for review in box:
                         if review.tag != t["CPPreviewDate"]:
+                            self._unrecognised(review)
                             continue
                         text = review.text
                         self.cols["cpp_reviews"].add(
@@ -607,7 +632,7 @@ class _Parser:
                         )
             elif tag == t["PreProceedingsandFGDM"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": part.sourceline}
-                self._fields(part, self.pp_fields, sub)
+                self._fields(part, self.pp_fields, sub, self.also_record)
                 self.cols["pre_proceedings"].add(sub)
         self.cols["referrals"].add(row)
 
