@@ -62,7 +62,10 @@ def load(
         "CINRESEARCH_KEY or CINRESEARCH_KEY_FILE.",
     ),
     force: bool = typer.Option(
-        False, "--force", help="Re-load files already in the store unchanged."
+        False,
+        "--force",
+        help="Re-load files already in the store unchanged, and let a file replace a return an "
+        "earlier load kept for the same LA and year even if that one's header DateTime is later.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -73,6 +76,11 @@ def load(
     line, rule and message; the rest of the file still loads. A file that is not readable at all
     (truncated, not XML, wrong root) is reported and leaves the store as it was; the command then
     exits with status 1. Loading the same file again changes nothing.
+
+    The summary also says what the loader decided: header notes (e.g. DfE rule 100), rejects a
+    wrong header explains, elements the CIN schema does not have (path and count; never values),
+    and superseded returns: of two returns for one LA and year the one with the later header
+    DateTime is kept, whatever the order of the files.
     """
     from cinresearch.io.loader import load_paths
     from cinresearch.pseudonymise import KeyError_, load_key
