@@ -118,8 +118,9 @@ def test_fast_readers_decline_children_they_do_not_read(name):
 @pytest.mark.parametrize("name", [PP, UNKNOWN])
 def test_every_reader_gives_the_same_result(name, demo_key):
     reference = read_cin_xml(cin_fixture(name), demo_key, columnar=False, workers=1)
-    for kwargs in ({"columnar": True}, {"columnar": True, "workers": 2}):
-        other = read_cin_xml(cin_fixture(name), demo_key, **kwargs)
+    # the compiled/polars readers decline these children and hand them to lxml; several
+    # batches (and their merge) are covered by the test below
+    for other in (read_cin_xml(cin_fixture(name), demo_key, columnar=True),):
         for table in CIN_TABLES:
             assert_frame_equal(other.tables[table], reference.tables[table])
         assert_frame_equal(other.rejects, reference.rejects)
