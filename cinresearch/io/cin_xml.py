@@ -1157,7 +1157,10 @@ def read_cin_xml(
     header = headers[0]
     raw_frames, read_counts, strays, unrecognised = parsed
     # a fast reader has no frame for a module it never reads (it declines children with one)
-    raw_frames = {t: raw_frames.get(t, _Columns(names).frame()) for t, names in _RAW.items()}
+    raw_frames = {
+        t: raw_frames[t] if t in raw_frames else _Columns(names).frame()
+        for t, names in _RAW.items()
+    }
     raw = {table: frame.with_row_index("row_seq") for table, frame in raw_frames.items()}
     del raw_frames, parsed
     source_file = Path(path).name
@@ -1317,11 +1320,15 @@ def read_cin_xml(
         "cpp_reviews",
         ["child_id", "referral_date", "cpp_start", "review_date"],
     )
-    pre_proceedings = nested(
-        "pre_proceedings",
-        ["child_id", "referral_date", "pp_start", "pp_outcome", "court_application_date"],
-        {"duplicate_key": _duplicated("episode_seq", "pp_start")},
-    )
+    if raw["pre_proceedings"].height:
+        pre_proceedings = nested(
+            "pre_proceedings",
+            ["child_id", "referral_date", "pp_start", "pp_outcome", "court_application_date"],
+            {"duplicate_key": _duplicated("episode_seq", "pp_start")},
+        )
+    else:  # most returns: no module, no validation pass (it costs tens of ms per file)
+        del raw["pre_proceedings"]
+        pre_proceedings = contracts.empty_frame("pre_proceedings")
 
     tables = {
         "children": children,
