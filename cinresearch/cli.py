@@ -12,7 +12,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 app = typer.Typer(
     help=(
@@ -63,7 +62,10 @@ def load(
         "CINRESEARCH_KEY or CINRESEARCH_KEY_FILE.",
     ),
     force: bool = typer.Option(
-        False, "--force", help="Re-load files already in the store unchanged."
+        False,
+        "--force",
+        help="Re-load files already in the store unchanged, and let a file replace a return an "
+        "earlier load kept for the same LA and year even if that one's header DateTime is later.",
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -74,6 +76,11 @@ def load(
     line, rule and message; the rest of the file still loads. A file that is not readable at all
     (truncated, not XML, wrong root) is reported and leaves the store as it was; the command then
     exits with status 1. Loading the same file again changes nothing.
+
+    The summary also says what the loader decided: header notes (e.g. DfE rule 100), rejects a
+    wrong header explains, elements the CIN schema does not have (path and count; never values),
+    and superseded returns: of two returns for one LA and year the one with the later header
+    DateTime is kept, whatever the order of the files.
     """
     from cinresearch.io.loader import load_paths
     from cinresearch.pseudonymise import KeyError_, load_key
@@ -89,40 +96,82 @@ def load(
     except (FileNotFoundError, StoreBusyError) as err:
         _error(str(err))
         raise typer.Exit(2) from None
-    table = Table(title=f"Load report — {store}")
-    for column in (
-        "file",
-        "kind",
-        "status",
-        "rows loaded",
-        "rejected",
-        "flagged",
-        "reconciled",
-    ):
-        table.add_column(column)
-    for outcome in report.outcomes:
-        counts = outcome.counts
-        rows = sum(counts.get("rows", {}).values()) if counts else 0
-        table.add_row(
-            Text(outcome.file),
-            outcome.kind or "-",
-            outcome.status,
-            str(rows) if counts else "-",
-            str(counts.get("rejected", "-")),
-            str(counts.get("flagged", "-")),
-            ("yes" if counts.get("balanced") else "NO") if counts else "-",
-        )
-    console.print(table)
-    shown = [o for o in report.outcomes if o.status in ("loaded", "skipped")]
-    for outcome in shown[:20]:
-        console.print(f"  {outcome.file}: {outcome.message}", markup=False, highlight=False)
-    if len(shown) > 20:
-        console.print(f"  … and {len(shown) - 20} more files (details in the load report)")
-    console.print(f"load report saved to {store / 'reports' / 'load_report.json'}")
+    _print_load_report(report, store)
+    _say(f"load report saved to {store / 'reports' / 'load_report.json'}")
     for outcome in report.failed:
         _error(outcome.message)
     if report.failed:
         raise typer.Exit(1)
+
+
+#: files described in full in the load summary; beyond that only files with notes
+LOAD_DETAIL_FILES = 20
+
+
+def _say(text: str, indent: int = 0) -> None:
+    """One line on stderr as given: no markup, no highlighting, and no wrapping inserted by rich
+    (a long file name stays whole however narrow the terminal)."""
+    console.print(" " * indent + text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_load_report(report: object, store: Path) -> None:
+    """The load summary: per file, its status, counts and everything the loader decided.
+
+    Each file gets its own block (the name on a line of its own, so it stays readable at 80
+    columns); then totals. Files with notes, superseded returns and unrecognised elements are
+    always shown, up to twice :data:`LOAD_DETAIL_FILES`; the rest are in the load report.
+    """
+    outcomes = report.outcomes
+    _say(f"Load report — {store}")
+    shown = 0
+    for number, outcome in enumerate(outcomes, start=1):
+        if outcome.status == "failed":
+            continue  # failures are the error lines at the end
+        if shown >= LOAD_DETAIL_FILES and not (
+            outcome.noteworthy and shown < 2 * LOAD_DETAIL_FILES
+        ):
+            continue
+        shown += 1
+        counts = outcome.counts
+        _say(f"[{number}] {outcome.file}")
+        facts = [outcome.status, outcome.kind or "-"]
+        if counts:
+            rows = sum(counts.get("rows", {}).values())
+            facts += [
+                f"{rows:,} rows" + ("" if outcome.status == "loaded" else " read"),
+                f"{counts.get('rejected', 0):,} rejected",
+                f"{counts.get('flagged', 0):,} flagged",
+                "reconciled" if counts.get("balanced") else "NOT RECONCILED",
+            ]
+        _say("; ".join(facts), 4)
+        if outcome.message:
+            _say(outcome.message, 4)
+        for note in outcome.header_notes:
+            _say(f"header: {note}", 4)
+        for text in outcome.explanations:
+            _say(f"explains rejects: {text}", 4)
+        for row in outcome.unrecognised:
+            _say(
+                f"unrecognised element: {row['path']} x{row['count']} "
+                f"(first at line {row['first_line']}; not loaded)",
+                4,
+            )
+        if outcome.replaces and outcome.status == "loaded":
+            _say(f"replaces {outcome.replaces}: {outcome.reason}", 4)
+    hidden = sum(1 for o in outcomes if o.status != "failed") - shown
+    if hidden > 0:
+        _say(f"… and {hidden} more files (details in the load report)")
+    order = ("loaded", "unchanged", "superseded", "failed", "skipped")
+    by_status = {status: sum(1 for o in outcomes if o.status == status) for status in order}
+    status_text = ", ".join(f"{n} {status}" for status, n in by_status.items() if n)
+    n_unrecognised = sum(row["count"] for o in outcomes for row in o.unrecognised)
+    n_notes = sum(len(o.header_notes) for o in outcomes)
+    _say(
+        f"{len(outcomes)} files: {status_text}; {n_notes} header notes; "
+        f"{n_unrecognised} unrecognised elements (table unrecognised_elements)"
+    )
+    for outcome in report.superseded:
+        _say(f"superseded: {outcome.file} by {outcome.superseded_by} ({outcome.reason})")
 
 
 @app.command()

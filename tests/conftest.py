@@ -42,6 +42,12 @@ RAW_CHILD_IDS = (
     "RAW-Q-DEATH-03",
     "RAW-Q-CLEAN-04",
     "CHILD0001",
+    "RAW-P-0001",
+    "RAW-P-0002",
+    "RAW-P-0003",
+    "RAW-U-0001",
+    "RAW-U-0002",
+    "RAW-U-0003",
 )
 RAW_UPNS = (
     "J201123410001",

@@ -606,7 +606,9 @@ def test_header_year_falls_back_to_reference_date_with_a_note(demo_key, tmp_path
     path.write_text(text.replace("<Year>2024</Year>", ""), encoding="utf-8")
     result = read_cin_xml(path, demo_key)
     assert result.header.census_year == 2024
-    assert result.header.notes == ["Header Year missing; census year taken from ReferenceDate"]
+    assert result.header.notes == [
+        "header Year missing; census year 2024 taken from ReferenceDate 2024-03-31"
+    ]
 
 
 # -- record-level faults -----------------------------------------------------------------------
@@ -761,6 +763,7 @@ def test_a_query_only_return_keeps_every_record_and_flags_each_problem(demo_key)
         "section47": 1,
         "cp_plans": 1,
         "cpp_reviews": 2,
+        "pre_proceedings": 0,
     }
     rejects = result.rejects
     assert set(rejects.get_column("action")) == {"flag", "drop_value"}

@@ -24,6 +24,7 @@ from cinresearch.store import Store
 RAW = tuple(v.lower() for v in (*RAW_CHILD_IDS, *RAW_UPNS))
 INPUTS = [
     *sorted(CIN_FIXTURES.glob("cin_*.xml")),
+    *sorted(CIN_FIXTURES.glob("rw_*.xml")),
     *sorted((FIXTURES / "cla").glob("*.csv")),
     *sorted((FIXTURES / "npd").glob("*.csv")),
     *sorted((FIXTURES / "population").glob("*.csv")),

@@ -25,7 +25,7 @@ import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,12 @@ CIN_TABLES = (
     "section47",
     "cp_plans",
     "cpp_reviews",
+    "pre_proceedings",
 )
+
+#: tables of modules only some returns carry: listed in a reconciliation only when present, and
+#: committed to the store only when they have rows
+OPTIONAL_TABLES = frozenset({"pre_proceedings"})
 
 # XML element -> raw column, per record kind. Element names that changed between years are
 # mapped here, in one place (see data_contracts/cin_census.yaml).
@@ -99,6 +104,20 @@ CPP_FIELDS = {
     "LatestCategoryOfAbuse": "latest_category",
     "NumberOfPreviousCPP": "previous_cpps",
 }
+#: 2025-26 pre-proceedings module (element names inferred from a public sample return; see
+#: data_contracts/pre_proceedings.yaml for what is confirmed and what is inferred)
+PP_FIELDS = {
+    "PPStartDate": "pp_start",
+    "LBPSentDate": "lbp_sent_date",
+    "FGDMMeetingOffer": "fgdm_offered",
+    "FGDMMeetingFac": "fgdm_facilitated",
+    "InitialPPMeetingDate": "initial_meeting_date",
+    "ReviewMeetingsCount": "review_meetings",
+    "StepDecisionDate": "decision_date",
+    "PPOutcome": "pp_outcome",
+    "CourtAppDate": "court_application_date",
+    "LetterInitCPDate": "letter_initial_cp_date",
+}
 CONTAINERS = {"ChildIdentifiers", "ChildCharacteristics"}
 
 #: lxml options for every parse of a return: no entity expansion, DTD or network access (XXE
@@ -121,6 +140,10 @@ class Header:
     collection_start: date
     line: int | None
     notes: list[str] = field(default_factory=list)
+    #: the header's own ReferenceDate when it parsed (``reference_date`` is always 31 March)
+    reference_date_given: date | None = None
+    #: Source/DateTime as ISO text (when the return was produced), None if absent or invalid
+    produced_at: str | None = None
 
 
 @dataclass
@@ -135,6 +158,9 @@ class CinLoad:
     elements_seen: dict[str, int]
     detected: str
     rejected_counts: dict[str, int] = field(default_factory=dict)
+    #: elements inside children that the CIN schema does not have there: one row per path
+    #: (``path``, ``element``, ``count``, ``first_line``); never their values
+    unrecognised: pl.DataFrame = field(default_factory=lambda: unrecognised_frame({}))
 
     @property
     def reconciliation(self) -> pl.DataFrame:
@@ -147,6 +173,8 @@ class CinLoad:
             if table == "disabilities":
                 read -= self.elements_read.get("Disability:NONE", 0)
             n_rej = rejected_by.get(table, 0)
+            if table in OPTIONAL_TABLES and read == loaded == n_rej == 0:
+                continue  # a module the return does not use (e.g. before 2025-26)
             rows.append((element, table, read, loaded, n_rej, read == loaded + n_rej))
         strays = self.elements_read.get("(unexpected element)", 0)
         if strays:
@@ -179,6 +207,7 @@ class CinLoad:
             "flagged": int(self.rejects.filter(pl.col("action") == "flag").height),
             "dropped_values": int(self.rejects.filter(pl.col("action") == "drop_value").height),
             "balanced": bool(rec.get_column("balanced").all()),
+            "unrecognised": int(self.unrecognised.get_column("count").sum()),
         }
 
 
@@ -191,7 +220,62 @@ ELEMENT_TABLE = {
     "Section47": "section47",
     "ChildProtectionPlans": "cp_plans",
     "CPPreviewDate": "cpp_reviews",
+    "PreProceedingsandFGDM": "pre_proceedings",
 }
+
+#: the CIN schema as (parent element -> child elements it may hold); an element found anywhere
+#: else inside a ``<Child>`` is unrecognised (counted by path, never its value). Record elements
+#: in the wrong place are not listed here: they are rejected as misplaced instead.
+SCHEMA_CHILDREN: dict[str, frozenset[str]] = {
+    # identifiers not wrapped in a container are tolerated (see _Parser.child)
+    "Child": frozenset({*CONTAINERS, "CINdetails", *CHILD_FIELDS}),
+    "ChildIdentifiers": frozenset({*CHILD_FIELDS, "Disabilities"}),
+    "ChildCharacteristics": frozenset({*CHILD_FIELDS, "Disabilities"}),
+    "Disabilities": frozenset({"Disability"}),
+    "CINdetails": frozenset(
+        {
+            *EPISODE_FIELDS,
+            "Assessments",
+            "CINPlanDates",
+            "Section47",
+            "ChildProtectionPlans",
+            "PreProceedingsandFGDM",
+        }
+    ),
+    "Assessments": frozenset({*ASSESSMENT_FIELDS, "FactorsIdentifiedAtAssessment"}),
+    "FactorsIdentifiedAtAssessment": frozenset({"AssessmentFactors"}),
+    "CINPlanDates": frozenset(CIN_PLAN_FIELDS),
+    "Section47": frozenset(S47_FIELDS),
+    "ChildProtectionPlans": frozenset({*CPP_FIELDS, "Reviews"}),
+    "Reviews": frozenset({"CPPreviewDate"}),
+    "PreProceedingsandFGDM": frozenset(PP_FIELDS),
+}
+
+
+def unrecognised_frame(found: dict[str, list[int]]) -> pl.DataFrame:
+    """Rows of unrecognised element paths (``path -> [count, first line]``), sorted by path."""
+    paths = sorted(found)
+    return pl.DataFrame(
+        {
+            "path": paths,
+            "element": [p.rpartition("/")[2] for p in paths],
+            "count": [found[p][0] for p in paths],
+            "first_line": [found[p][1] or None for p in paths],
+        },
+        schema={"path": pl.String, "element": pl.String, "count": pl.Int64, "first_line": pl.Int64},
+    )
+
+
+def merge_unrecognised(
+    into: dict[str, list[int]], found: dict[str, list[int]], line_offset: int = 0
+) -> None:
+    """Add the counts of ``found`` to ``into`` (first lines shifted by ``line_offset``)."""
+    for path, (count, line) in found.items():
+        hit = into.get(path)
+        if hit is None:
+            into[path] = [count, line + line_offset if line else 0]
+        else:
+            hit[0] += count
 
 
 def _local(tag: Any) -> str | None:
@@ -275,12 +359,20 @@ _RAW = {
     "section47": ["child_seq", "episode_seq", "line", *S47_FIELDS.values(), "conflict"],
     "cp_plans": ["child_seq", "episode_seq", "cpp_seq", "line", *CPP_FIELDS.values(), "conflict"],
     "cpp_reviews": ["child_seq", "episode_seq", "cpp_seq", "line", "review_date"],
+    "pre_proceedings": ["child_seq", "episode_seq", "line", *PP_FIELDS.values(), "conflict"],
     # record elements inside a <Child> but not where the schema puts them (never loaded)
     "misplaced": ["child_seq", "line", "element"],
 }
 
 
-_NESTED_TABLES = ("assessments", "cin_plans", "section47", "cp_plans", "cpp_reviews")
+_NESTED_TABLES = (
+    "assessments",
+    "cin_plans",
+    "section47",
+    "cp_plans",
+    "cpp_reviews",
+    "pre_proceedings",
+)
 
 
 class _Parser:
@@ -298,6 +390,8 @@ class _Parser:
         self.episode_seq = 0
         self.cpp_seq = 0
         self.strays: list[tuple[int | None, str]] = []
+        #: path of an unrecognised element -> [count, first line]
+        self.unrecognised: dict[str, list[int]] = {}
         self.set_namespace(namespace)
         #: byte scan giving exact lines past 65,535 (see cinresearch.io.xml_lines), or None
         self.line_scan: ChildrenLines | None = None
@@ -325,8 +419,22 @@ class _Parser:
         self.cin_plan_fields = {q(k): (v, k) for k, v in CIN_PLAN_FIELDS.items()}
         self.s47_fields = {q(k): (v, k) for k, v in S47_FIELDS.items()}
         self.cpp_fields = {q(k): (v, k) for k, v in CPP_FIELDS.items()}
+        self.pp_fields = {q(k): (v, k) for k, v in PP_FIELDS.items()}
+        # per container: the elements it may hold besides the leaves its mapping reads
+        records = frozenset(q(name) for name in ELEMENT_TABLE if name != "Child")
+
+        def others(parent: str, mapping: dict[str, str]) -> frozenset[str]:
+            return frozenset(q(n) for n in SCHEMA_CHILDREN[parent] if n not in mapping) | records
+
+        self.also_identifiers = others("ChildIdentifiers", CHILD_FIELDS)
+        self.also_episode = others("CINdetails", EPISODE_FIELDS)
+        self.also_assessment = others("Assessments", ASSESSMENT_FIELDS)
+        self.also_record = records  # CINPlanDates, Section47, PreProceedingsandFGDM: leaves only
+        self.also_cpp = others("ChildProtectionPlans", CPP_FIELDS)
+        self.current_child: etree._Element | None = None
         self.containers = {q(k) for k in CONTAINERS}
         self.record_tags = tuple(q(name) for name in ELEMENT_TABLE if name != "Child")
+        self.record_tag_set = frozenset(self.record_tags)
         self.t = {
             name: q(name)
             for name in (
@@ -341,17 +449,27 @@ class _Parser:
                 "ChildProtectionPlans",
                 "Reviews",
                 "CPPreviewDate",
+                "PreProceedingsandFGDM",
             )
         }
 
-    @staticmethod
     def _fields(
-        elem: etree._Element, mapping: dict[str, tuple[str, str]], row: dict[str, Any]
+        self,
+        elem: etree._Element,
+        mapping: dict[str, tuple[str, str]],
+        row: dict[str, Any],
+        also: frozenset[str] | None = None,
     ) -> None:
-        """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict."""
+        """Copy leaf elements named in ``mapping``; a repeated leaf with a different value is a conflict.
+
+        With ``also`` (the other elements the schema allows in ``elem``), any element neither in
+        ``mapping`` nor in ``also`` is counted as unrecognised.
+        """
         for sub in elem:
             hit = mapping.get(sub.tag)
             if hit is None:
+                if also is not None and sub.tag not in also:
+                    self._unrecognised(sub)
                 continue
             column = hit[0]
             text = sub.text
@@ -375,14 +493,16 @@ class _Parser:
         self._fix = self.line_scan.subtree(elem) if self.line_scan is not None else None
         row: dict[str, Any] = {"child_seq": cseq, "line": self._line(elem)}
         disabilities: list[str] = []
+        self.current_child = elem
         for part in elem:
             tag = part.tag
             if tag in self.containers:
-                self._fields(part, self.child_fields, row)
+                self._fields(part, self.child_fields, row, self.also_identifiers)
                 for sub in part:
                     if sub.tag == t["Disabilities"]:
                         for dis in sub:
                             if dis.tag != t["Disability"]:
+                                self._unrecognised(dis)
                                 continue
                             code = (dis.text or "").strip().upper()
                             disabilities.append(code)
@@ -398,6 +518,8 @@ class _Parser:
                 self.episode(part, cseq)
             elif tag in self.child_fields:  # identifiers not wrapped in a container: tolerate
                 self._fields(elem, {tag: self.child_fields[tag]}, row)
+            else:
+                self._unrecognised(part)
         n_none = disabilities.count("NONE")
         self.read["Disability"] += len(disabilities)
         self.read["Disability:NONE"] += n_none
@@ -409,6 +531,29 @@ class _Parser:
         placed = self._nested_rows() - before + len(disabilities)
         if placed != sum(1 for _ in elem.iter(*self.record_tags)):
             self._misplaced(elem, cseq)
+
+    def _unrecognised(self, node: etree._Element) -> None:
+        """Count ``node``, an element the CIN schema does not have where it is, by its path.
+
+        Called from the parse itself wherever an element matches nothing the schema allows
+        there (so a child without any costs nothing extra). Record elements out of place are
+        left to :meth:`_misplaced`; an unrecognised element's content is not looked into (its
+        path is the finding). Values are never kept.
+        """
+        tag = node.tag
+        if tag in self.record_tag_set or not isinstance(tag, str):
+            return
+        names = [_local(tag)]
+        parent = node.getparent()
+        while parent is not None and parent is not self.current_child:
+            names.append(_local(parent.tag))
+            parent = parent.getparent()
+        key = "Child/" + "/".join(reversed(names))
+        hit = self.unrecognised.get(key)
+        if hit is None:
+            self.unrecognised[key] = [1, self._line(node) or 0]
+        else:
+            hit[0] += 1
 
     def _misplaced(self, child: etree._Element, cseq: int) -> None:
         """Record the record elements of ``child`` that :meth:`child` did not read.
@@ -434,7 +579,7 @@ class _Parser:
             elif node.tag == t["Disability"]:
                 box = parent.getparent() if tag(parent) == t["Disabilities"] else None
                 ok = tag(box) in self.containers and box.getparent() is child
-            else:  # Assessments, CINPlanDates, Section47, ChildProtectionPlans
+            else:  # Assessments, CINPlanDates, Section47, ChildProtectionPlans, PreProceedings…
                 ok = in_episode(parent)
             if not ok:
                 self.cols["misplaced"].add(
@@ -446,7 +591,7 @@ class _Parser:
         eseq = self.episode_seq
         t = self.t
         row: dict[str, Any] = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(elem)}
-        self._fields(elem, self.episode_fields, row)
+        self._fields(elem, self.episode_fields, row, self.also_episode)
         for part in elem:
             tag = part.tag
             if tag == t["Assessments"]:
@@ -455,24 +600,24 @@ class _Parser:
                     "episode_seq": eseq,
                     "line": self._line(part),
                 }
-                self._fields(part, self.assessment_fields, sub)
+                self._fields(part, self.assessment_fields, sub, self.also_assessment)
                 factors: list[str] = []
                 for box in part:
                     if box.tag == t["FactorsIdentifiedAtAssessment"]:
-                        factors.extend(
-                            (f.text or "").strip().upper()
-                            for f in box
-                            if f.tag == t["AssessmentFactors"]
-                        )
+                        for f in box:
+                            if f.tag == t["AssessmentFactors"]:
+                                factors.append((f.text or "").strip().upper())
+                            else:
+                                self._unrecognised(f)
                 sub["factors"] = factors
                 self.cols["assessments"].add(sub)
             elif tag == t["CINPlanDates"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
-                self._fields(part, self.cin_plan_fields, sub)
+                self._fields(part, self.cin_plan_fields, sub, self.also_record)
                 self.cols["cin_plans"].add(sub)
             elif tag == t["Section47"]:
                 sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
-                self._fields(part, self.s47_fields, sub)
+                self._fields(part, self.s47_fields, sub, self.also_record)
                 self.cols["section47"].add(sub)
             elif tag == t["ChildProtectionPlans"]:
                 self.cpp_seq += 1
@@ -482,13 +627,14 @@ class _Parser:
                     "cpp_seq": self.cpp_seq,
                     "line": self._line(part),
                 }
-                self._fields(part, self.cpp_fields, sub)
+                self._fields(part, self.cpp_fields, sub, self.also_cpp)
                 self.cols["cp_plans"].add(sub)
                 for box in part:
                     if box.tag != t["Reviews"]:
                         continue
                     for review in box:
                         if review.tag != t["CPPreviewDate"]:
+                            self._unrecognised(review)
                             continue
                         text = review.text
                         self.cols["cpp_reviews"].add(
@@ -500,6 +646,10 @@ class _Parser:
                                 "review_date": (text.strip() or None) if text is not None else None,
                             }
                         )
+            elif tag == t["PreProceedingsandFGDM"]:
+                sub = {"child_seq": cseq, "episode_seq": eseq, "line": self._line(part)}
+                self._fields(part, self.pp_fields, sub, self.also_record)
+                self.cols["pre_proceedings"].add(sub)
         self.cols["referrals"].add(row)
 
     def counts(self) -> dict[str, int]:
@@ -512,7 +662,17 @@ class _Parser:
                 )
         read["Disability"] = self.read["Disability"]
         read["Disability:NONE"] = self.read["Disability:NONE"]
-        return read
+        # a module the children do not use is absent, as in the fast readers' counts
+        return {
+            element: n
+            for element, n in read.items()
+            if n or ELEMENT_TABLE.get(element) not in OPTIONAL_TABLES
+        }
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The raw frames; an optional module's only when it has rows (as the fast readers)."""
+        out = {table: cols.frame() for table, cols in self.cols.items()}
+        return {t: f for t, f in out.items() if f.height or t not in OPTIONAL_TABLES}
 
     def flush(self) -> None:
         for columns in self.cols.values():
@@ -524,7 +684,7 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
     values: dict[str, str | None] = {}
     for node in elem.iter():
         tag = _local(node.tag)
-        if tag in {"Collection", "Year", "ReferenceDate", "LEA"} and tag not in values:
+        if tag in {"Collection", "Year", "ReferenceDate", "LEA", "DateTime"} and tag not in values:
             values[tag] = _text(node)
     notes = []
     la = values.get("LEA")
@@ -543,8 +703,8 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
     if year_text and year_text.isascii() and year_text.isdigit():
         year = int(year_text)
     elif ref is not None:
-        year = ref.year
-        notes.append("Header Year missing; census year taken from ReferenceDate")
+        year = ref.year if ref.month <= 3 else ref.year + 1  # the year ending 31 March after it
+        notes.append(f"header Year missing; census year {year} taken from ReferenceDate {ref_text}")
     else:
         raise CinFileError(
             path, elem.sourceline, "Header has neither CollectionDetails/Year nor ReferenceDate"
@@ -557,7 +717,18 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
         )
     expected_ref = date(year, 3, 31)
     if ref is not None and ref != expected_ref:
-        notes.append(f"rule 100: ReferenceDate {ref} is not 31 March {year}; using {expected_ref}")
+        if year_text and ref.month == 3 and ref.day == 31:
+            notes.append(
+                f"rule 100: header Year {year} disagrees with ReferenceDate {ref}; census year "
+                f"{year} taken from Year, collection period {date(year - 1, 4, 1)} to {expected_ref}"
+            )
+        else:
+            notes.append(
+                f"rule 100: ReferenceDate {ref} is not 31 March {year}; using {expected_ref}"
+            )
+    produced_at = _produced_at(values.get("DateTime"))
+    if values.get("DateTime") and produced_at is None:
+        notes.append("header DateTime is not a date-time; ignored")
     collection = values.get("Collection")
     if collection and collection.upper() != "CIN":
         raise CinFileError(path, elem.sourceline, f"Header Collection is {collection!r}, not CIN")
@@ -568,7 +739,19 @@ def _parse_header(elem: etree._Element, path: str | os.PathLike[str]) -> Header:
         collection_start=date(year - 1, 4, 1),
         line=elem.sourceline,
         notes=notes,
+        reference_date_given=ref,
+        produced_at=produced_at,
     )
+
+
+def _produced_at(text: str | None) -> str | None:
+    """Header ``Source/DateTime`` as ISO text (seconds), or None when absent or not a date-time."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=None).isoformat(timespec="seconds")
+    except ValueError:
+        return None
 
 
 def _sniff(path: str | os.PathLike[str]) -> None:
@@ -968,12 +1151,18 @@ def read_cin_xml(
             path, headers.append, on_child, on_bytes, parser.set_namespace, on_stray=parser.stray
         )
         parsed = (
-            {table: cols.frame() for table, cols in parser.cols.items()},
+            parser.frames(),
             parser.counts(),
             parser.strays,
+            parser.unrecognised,
         )
     header = headers[0]
-    raw_frames, read_counts, strays = parsed
+    raw_frames, read_counts, strays, unrecognised = parsed
+    # a fast reader has no frame for a module it never reads (it declines children with one)
+    raw_frames = {
+        t: raw_frames[t] if t in raw_frames else _Columns(names).frame()
+        for t, names in _RAW.items()
+    }
     raw = {table: frame.with_row_index("row_seq") for table, frame in raw_frames.items()}
     del raw_frames, parsed
     source_file = Path(path).name
@@ -1138,6 +1327,15 @@ def read_cin_xml(
         "cpp_reviews",
         ["child_id", "referral_date", "cpp_start", "review_date"],
     )
+    if raw["pre_proceedings"].height:
+        pre_proceedings = nested(
+            "pre_proceedings",
+            ["child_id", "referral_date", "pp_start", "pp_outcome", "court_application_date"],
+            {"duplicate_key": _duplicated("episode_seq", "pp_start")},
+        )
+    else:  # most returns: no module, no validation pass (it costs tens of ms per file)
+        del raw["pre_proceedings"]
+        pre_proceedings = contracts.empty_frame("pre_proceedings")
 
     tables = {
         "children": children,
@@ -1148,6 +1346,7 @@ def read_cin_xml(
         "section47": section47,
         "cp_plans": cp_plans,
         "cpp_reviews": cpp_reviews,
+        "pre_proceedings": pre_proceedings,
     }
     rejector.add(
         cross_record_rules.check_return(
@@ -1204,6 +1403,7 @@ def read_cin_xml(
         elements_seen=elements_seen,
         detected=detected,
         rejected_counts=rejected_counts,
+        unrecognised=unrecognised_frame(unrecognised),
     )
 
 

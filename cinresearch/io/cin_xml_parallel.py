@@ -195,13 +195,14 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
         stream.close()
     return {
         "ok": True,
-        "frames": {table: cols.frame() for table, cols in parser.cols.items()},
+        "frames": parser.frames(),
         "counts": parser.counts(),
         "children": parser.child_seq,
         "episodes": parser.episode_seq,
         "cpps": parser.cpp_seq,
         "newlines": stream.newlines,
         "strays": parser.strays,
+        "unrecognised": parser.unrecognised,
     }
 
 
@@ -275,13 +276,24 @@ def parse_parallel(
     columnar: bool = False,
     pseudonymiser: tuple[Any, str] | None = None,
     on_bytes: Callable[[int], None] | None = None,
-) -> tuple[dict[str, pl.DataFrame], dict[str, int], list[tuple[int | None, str]]] | None:
-    """Raw frames and element counts for the children of a file, parsed in ``workers`` processes.
+) -> (
+    tuple[
+        dict[str, pl.DataFrame],
+        dict[str, int],
+        list[tuple[int | None, str]],
+        dict[str, list[int]],
+    ]
+    | None
+):
+    """Raw frames, element counts, strays and unrecognised element paths for the children of a
+    file, parsed in ``workers`` processes.
 
     ``pseudonymiser`` is ``(key, la_code)``: the children frame then comes back with hashed
     identifiers. With one worker (or one batch) everything runs in this process. Returns None
     when the file should be parsed sequentially instead (see module docstring).
     """
+    from cinresearch.io.cin_xml import merge_unrecognised
+
     size = os.path.getsize(path)
     batches = max(workers, -(-size // BATCH_BYTES)) if columnar else workers
     plan = plan_ranges(path, batches)
@@ -327,6 +339,7 @@ def parse_parallel(
         frames: dict[str, list[pl.DataFrame]] = {}
         counts: dict[str, int] = {}
         strays: list[tuple[int | None, str]] = []
+        unrecognised: dict[str, list[int]] = {}
         child_off = episode_off = cpp_off = 0
         line_off = header_newlines
         for result in results:
@@ -343,6 +356,7 @@ def parse_parallel(
             strays.extend(
                 (None if line is None else line + line_off, tag) for line, tag in result["strays"]
             )
+            merge_unrecognised(unrecognised, result.get("unrecognised", {}), line_off)
             for element, n in result["counts"].items():
                 counts[element] = counts.get(element, 0) + n
             child_off += result["children"]
@@ -352,7 +366,7 @@ def parse_parallel(
         raw = {
             table: pl.concat(parts, how="vertical", rechunk=True) for table, parts in frames.items()
         }
-    return raw, counts, strays
+    return raw, counts, strays, unrecognised
 
 
 def header_document(path: str | os.PathLike[str], header_len: int) -> bytes:

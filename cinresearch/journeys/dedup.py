@@ -46,6 +46,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "cin_plans": (*EPISODE_KEY, "cin_plan_start"),
     "cp_plans": (*EPISODE_KEY, "cpp_start"),
     "cpp_reviews": (*EPISODE_KEY, "review_date"),
+    "pre_proceedings": (*EPISODE_KEY, "pp_start"),
     "cla_episodes": ("child_id", "la_code", "decom"),
 }
 
@@ -56,6 +57,7 @@ NESTED_TABLES: tuple[str, ...] = (
     "cin_plans",
     "cp_plans",
     "cpp_reviews",
+    "pre_proceedings",
 )
 
 #: columns whose change between returns is an expected update, not a conflict

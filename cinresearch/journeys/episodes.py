@@ -31,6 +31,9 @@ Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished
   ``first_cpp_start`` is null).
 * **n_before_referral** — S47 starts, ICPC dates (episode-level and section 47) and CPP starts
   of the episode dated before its referral date (each date counted once).
+* **n_pre_proceedings / first_pp_start / first_court_application_date** — pre-proceedings
+  blocks of the episode (2025-26 returns onward; 0 and null for earlier years, which did not
+  collect them), the earliest start and the earliest application to court among them.
 * **data_end** — 31 March of ``last_census_year``: the censoring date this episode's own data
   supports. **episode_length_days** = (closure_date, else data_end) − referral_date.
 * **open_at_31_march** — census years ``y`` from ``first_census_year`` to ``last_census_year``
@@ -106,6 +109,9 @@ EPISODE_COLUMNS = [
     "previous_cpps",
     "n_cin_plans",
     "first_cin_plan_start",
+    "n_pre_proceedings",
+    "first_pp_start",
+    "first_court_application_date",
     "episode_length_days",
     "open_at_31_march",
     "episode_order",
@@ -240,6 +246,17 @@ def _nested_summaries(merged: Mapping[str, pl.LazyFrame]) -> list[pl.LazyFrame]:
             first_cin_plan_start=pl.col("cin_plan_start").min(),
         )
     )
+    pp = _empty_like(
+        merged.get("pre_proceedings"),
+        {"episode_id": pl.String(), "pp_start": d, "court_application_date": d},
+    )
+    out.append(
+        pp.group_by("episode_id").agg(
+            n_pre_proceedings=pl.len().cast(pl.Int32),
+            first_pp_start=pl.col("pp_start").min(),
+            first_court_application_date=pl.col("court_application_date").min(),
+        )
+    )
     return out
 
 
@@ -282,7 +299,9 @@ def build_episodes(
     order = {"order_by": "referral_date"}
     episodes = (
         ref.with_columns(
-            pl.col("n_assessments", "n_s47", "n_cpp", "n_cin_plans").fill_null(0),
+            pl.col("n_assessments", "n_s47", "n_cpp", "n_cin_plans", "n_pre_proceedings").fill_null(
+                0
+            ),
             pl.col("disabled").fill_null(False),
             pl.col("disability_types").fill_null(pl.lit([], dtype=pl.List(pl.String))),
             first_icpc_date=pl.min_horizontal(

@@ -9,6 +9,9 @@ order never depends on load order. ``attrs`` is a JSON object with the event's o
 
 * ``icpc`` — ICPC dates of section 47 enquiries, plus the episode-level ``DateOfInitialCPC`` when
   no enquiry of the episode has an ICPC on that date (one event per episode and date).
+* ``pre_proceedings_start`` / ``court_application`` — start of pre-proceedings (PLO) and the
+  date of the application to court, from the 2025-26 ``PreProceedingsandFGDM`` module; attrs of
+  the start: FGDM offered / facilitated and the outcome code.
 * ``entered_care`` / ``left_care`` — starts and ends of periods of care (SSDA903, see
   :mod:`cinresearch.journeys.linkage`), same LA and child.
 * ``moved_la`` — the child's pseudonymised UPN appears in another LA: dated at the first referral
@@ -37,6 +40,8 @@ EVENT_ORDER: tuple[str, ...] = (
     "cin_plan_start",
     "cpp_start",
     "cpp_review",
+    "pre_proceedings_start",
+    "court_application",
     "entered_care",
     "cin_plan_end",
     "cpp_end",
@@ -188,6 +193,24 @@ def build_events(
                 "review_date",
                 _attrs(cpp_start=pl.col("cpp_start").dt.to_string("%Y-%m-%d")),
             )
+        )
+    if "pre_proceedings" in merged:
+        pp = merged["pre_proceedings"]
+        start = pl.col("pp_start").dt.to_string("%Y-%m-%d")
+        parts.append(
+            _events(
+                pp,
+                "pre_proceedings_start",
+                "pp_start",
+                _attrs(
+                    fgdm_offered=pl.col("fgdm_offered"),
+                    fgdm_facilitated=pl.col("fgdm_facilitated"),
+                    pp_outcome=pl.col("pp_outcome"),
+                ),
+            )
+        )
+        parts.append(
+            _events(pp, "court_application", "court_application_date", _attrs(pp_start=start))
         )
     if cla is not None:
         in_cin = ref.select(CHILD_KEY).unique()

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import polars as pl
 
+from cinresearch.synth.pre_proceedings import FIRST_CENSUS_YEAR as PP_FIRST_CENSUS_YEAR
+from cinresearch.synth.pre_proceedings import review_meetings as pp_review_meetings
+
 I1, I2, I3, I4, I5, I6 = ("  " * k for k in range(2, 8))  # Child is at depth 2
 
 
@@ -38,6 +41,8 @@ class ReturnTables:
     section47: pl.DataFrame
     cp_plans: pl.DataFrame
     reviews: pl.DataFrame
+    #: PreProceedingsandFGDM blocks (census year 2026 onward; empty or None before)
+    pre_proceedings: pl.DataFrame | None = None
 
     def with_(self, **frames: pl.DataFrame) -> ReturnTables:
         return replace(self, **frames)
@@ -145,6 +150,26 @@ def return_tables(world, census_year: int) -> ReturnTables:
         .then(pl.col("upn_unknown_reason"))
         .otherwise(pl.lit("UN6")),
     )
+    pre_proceedings = None
+    world_pp = getattr(world, "pre_proceedings", None)
+    if world_pp is not None and census_year >= PP_FIRST_CENSUS_YEAR:
+        # blocks of the return's plans that are open or decided during the year
+        pre_proceedings = (
+            world_pp.join(
+                cp_plans.select("episode_id", "cpp_start"),
+                on=["episode_id", "cpp_start"],
+                how="semi",
+            )
+            .filter(pl.col("pp_start") <= ref)
+            .with_columns(
+                _mask_after("lbp_sent_date", ref),
+                _mask_after("initial_meeting_date", ref),
+                _mask_after("decision_date", ref),
+                _mask_after("court_application_date", ref),
+            )
+            .filter(pl.col("decision_date").is_null() | (pl.col("decision_date") >= start))
+            .with_columns(review_meetings=pp_review_meetings(ref))
+        )
     return ReturnTables(
         census_year=census_year,
         children=children,
@@ -154,6 +179,7 @@ def return_tables(world, census_year: int) -> ReturnTables:
         section47=section47,
         cp_plans=cp_plans,
         reviews=reviews,
+        pre_proceedings=pre_proceedings,
     )
 
 
@@ -218,6 +244,38 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
         )
     )
     cpp = _joined(cpp, ["episode_id"], ["cpp_start"], "cpp_xml")
+    pp_frame = t.pre_proceedings
+    if pp_frame is None:
+        pp_frame = pl.DataFrame(
+            schema={
+                "episode_id": t.cp_plans.schema["episode_id"],
+                "pp_start": pl.Date,
+                "lbp_sent_date": pl.Date,
+                "fgdm_offered": pl.Boolean,
+                "fgdm_facilitated": pl.Boolean,
+                "initial_meeting_date": pl.Date,
+                "review_meetings": pl.Int16,
+                "decision_date": pl.Date,
+                "court_application_date": pl.Date,
+            }
+        )
+    pp = pp_frame.with_columns(
+        xml=pl.concat_str(
+            [
+                pl.lit(f"{I3}<PreProceedingsandFGDM>\n"),
+                _opt("PPStartDate", "pp_start", I4),
+                _opt("LBPSentDate", "lbp_sent_date", I4),
+                _el("FGDMMeetingOffer", _bool("fgdm_offered", y), I4),
+                _el("FGDMMeetingFac", _bool("fgdm_facilitated", y), I4),
+                _opt("InitialPPMeetingDate", "initial_meeting_date", I4),
+                _opt("ReviewMeetingsCount", "review_meetings", I4),
+                _opt("StepDecisionDate", "decision_date", I4),
+                _opt("CourtAppDate", "court_application_date", I4),
+                pl.lit(f"{I3}</PreProceedingsandFGDM>\n"),
+            ]
+        )
+    )
+    pp = _joined(pp, ["episode_id"], ["pp_start"], "pp_xml")
 
     factors = (
         pl.col("factors")
@@ -280,6 +338,7 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
         .join(plans, on="episode_id", how="left")
         .join(s47, on="episode_id", how="left")
         .join(cpp, on="episode_id", how="left")
+        .join(pp, on="episode_id", how="left")
         .with_columns(
             xml=pl.concat_str(
                 [
@@ -295,6 +354,7 @@ def render_children(t: ReturnTables) -> pl.DataFrame:
                     pl.col("s47_xml").fill_null(""),
                     _el("ReferralNFA", _bool("referral_nfa", y), I3),
                     pl.col("cpp_xml").fill_null(""),
+                    pl.col("pp_xml").fill_null(""),
                     pl.lit(f"{I2}</CINdetails>\n"),
                 ]
             )

@@ -216,6 +216,8 @@ def write_truth(world: SynthWorld, out: Path) -> list[Path]:
     }
     if world.npd is not None:
         frames["npd"] = world.npd
+    if world.pre_proceedings is not None and world.data_end.year >= 2026:
+        frames["pre_proceedings"] = world.pre_proceedings
     paths = []
     for name, frame in frames.items():
         path = folder / f"{name}.parquet"

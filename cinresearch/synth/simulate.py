@@ -52,6 +52,7 @@ from cinresearch.synth.params import (
     SynthParams,
 )
 from cinresearch.synth.population import build_las, population_frame
+from cinresearch.synth.pre_proceedings import pre_proceedings_frame
 
 REASONS = ("RC1", "RC2", "RC3", "RC4", "RC5", "RC6", "RC7", "RC8", "RC9")
 RC = {c: i for i, c in enumerate(REASONS)}
@@ -93,6 +94,8 @@ class SynthWorld:
     cla_episodes: pl.DataFrame
     population: pl.DataFrame
     npd: pl.DataFrame | None = None
+    #: pre-proceedings (2025-26 module), drawn from the CP plans; see synth/pre_proceedings.py
+    pre_proceedings: pl.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -688,6 +691,7 @@ def simulate(
     if education:
         world.npd = npd_frame(rng(9), world)
         stage("education")
+    world.pre_proceedings = pre_proceedings_frame(rng(10), world.cp_plans, world.data_end)
     return world
 
 
