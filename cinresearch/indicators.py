@@ -60,6 +60,13 @@ LOCAL_AUTHORITY = "Local authority"
 ENGLAND_CODE = "E92000001"
 GEOGRAPHY_LEVELS = {"national": NATIONAL, "regional": REGIONAL, "la": LOCAL_AUTHORITY}
 
+#: ``as_returned`` (default, as DfE): year Y from the year-Y return alone (history from earlier
+#: returns only for look-backs); ``revised``: from the returns merged across all loaded years
+#: (latest return wins), so later returns' corrections and closures change earlier years.
+AS_RETURNED = "as_returned"
+REVISED = "revised"
+BASES = (AS_RETURNED, REVISED)
+
 OUTPUT_SCHEMA = pl.Schema(
     {
         "geographic_level": pl.String,
@@ -73,6 +80,7 @@ OUTPUT_SCHEMA = pl.Schema(
         "denominator": pl.Float64,
         "value": pl.Float64,
         "unit": pl.String,
+        "basis": pl.String,
     }
 )
 
@@ -558,6 +566,136 @@ def prepare_inputs(data: Any, definitions: Definitions | None = None) -> Indicat
     )
 
 
+_RETURN_TABLES = ("referrals", "children", "assessments", "section47", "cp_plans")
+_CHILD_COLUMNS = ("birth_date", "expected_birth_date", "sex", "disabled")
+_NESTED_KEYS = {
+    "assessments": ["child_id", "la_code", "referral_date", "assessment_start"],
+    "section47": ["child_id", "la_code", "referral_date", "s47_start"],
+    "cp_plans": ["child_id", "la_code", "referral_date", "cpp_start"],
+}
+
+
+@dataclass
+class ReturnFrames:
+    """The loaded returns (one row per record per return, with ``census_year``) and population."""
+
+    tables: dict[str, pl.LazyFrame]
+    population: pl.DataFrame | None
+
+
+def return_frames(data: Any) -> ReturnFrames:
+    """The loaded (not merged) tables of a Store, a store path or a mapping of frames.
+
+    Needs at least ``referrals`` with a ``census_year`` column; raises ``ValueError`` otherwise
+    (use ``basis="revised"`` to compute from a merged ``episodes`` table).
+    """
+    if isinstance(data, ReturnFrames):
+        return data
+    found: dict[str, pl.LazyFrame] = {}
+    population = None
+    if isinstance(data, Mapping):
+        for name in _RETURN_TABLES:
+            frame = _lazy(data.get(name))
+            if frame is not None:
+                found[name] = frame
+        pop = data.get("population")
+    elif isinstance(data, IndicatorInputs):
+        found, pop = {}, None
+    else:
+        from cinresearch.store import Store
+
+        store = data if isinstance(data, Store) else Store(data)
+        for name in _RETURN_TABLES:
+            if store.table_parts(name):
+                found[name] = _coerce(store.scan(name))
+        pop = (
+            store.scan("population")
+            if (store.table_parts("population") or store.derived_path("population").exists())
+            else None
+        )
+    refs = found.get("referrals")
+    if refs is None or "census_year" not in refs.collect_schema().names():
+        raise ValueError(
+            "as-returned figures need the loaded returns (a `referrals` table with census_year); "
+            "pass basis='revised' to compute from merged episodes"
+        )
+    for name, frame in list(found.items()):
+        if "census_year" not in frame.collect_schema().names():
+            raise ValueError(f"as-returned figures need `census_year` in the {name!r} table")
+        found[name] = frame.with_columns(pl.col("census_year").cast(pl.Int32))
+    if pop is not None:
+        population = _lazy(pop).collect()  # type: ignore[union-attr]
+    return ReturnFrames(tables=found, population=population)
+
+
+def _children_in_return(children: pl.LazyFrame, census_year: int) -> pl.LazyFrame:
+    """One row per (child_id, la_code): characteristics as recorded in the year-Y return.
+
+    A child twice in one return (rule 8510) takes the greatest value of each column, so the
+    result does not depend on row order.
+    """
+    cols = children.collect_schema().names()
+    wanted = [c for c in _CHILD_COLUMNS if c in cols]
+    return (
+        children.filter(pl.col("census_year") == census_year)
+        .group_by(["child_id", "la_code"])
+        .agg(pl.col(c).max() for c in wanted)
+    )
+
+
+def inputs_as_returned(
+    data: Any, census_year: int, definitions: Definitions | None = None
+) -> IndicatorInputs:
+    """Inputs for census year ``Y`` from the year-Y return, as DfE counts it.
+
+    Episodes and nested records are those in the year-Y return, with the values (closure dates
+    and reasons, categories, factors) and child characteristics (birth dates, sex, disability)
+    recorded in that return. Earlier returns (census_year < Y) are read only for look-backs
+    (re-referral within 12 months, an earlier CP plan); later returns are never read, so the
+    year-Y figures do not move when later years are loaded.
+    """
+    defs = definitions or load_definitions()
+    window = str(defs.settings.get("rereferral_window", "1y"))
+    frames = return_frames(data)
+    y = int(census_year)
+    upto = {
+        name: frame.filter(pl.col("census_year") <= y) for name, frame in frames.tables.items()
+    }
+    keys = ["child_id", "la_code", "referral_date"]
+    history = _latest_return(upto["referrals"], keys).rename(
+        {"first_return": "first_census_year", "last_return": "last_census_year"}
+    )
+    history = history.drop(c for c in _CHILD_COLUMNS if c in history.collect_schema().names())
+    if "children" in upto:
+        history = history.join(
+            _children_in_return(upto["children"], y), on=["child_id", "la_code"], how="left"
+        )
+    history = _complete_episodes(history, window)  # re-referral flags over returns <= Y
+    eps = (
+        history.filter(pl.col("last_census_year") == y)
+        .select(EPISODE_INPUT_COLUMNS)
+        .collect()
+        .lazy()
+    )
+
+    def nested(name: str) -> pl.LazyFrame | None:
+        if name not in upto:
+            return None
+        merged = _latest_return(upto[name], _NESTED_KEYS[name])
+        if name == "cp_plans":
+            merged = _with_second_or_subsequent(merged)
+        return merged.filter(pl.col("last_return") == y).collect().lazy()
+
+    return IndicatorInputs(
+        episodes=eps,
+        assessments=nested("assessments"),
+        section47=nested("section47"),
+        cp_plans=nested("cp_plans"),
+        population=frames.population,
+        rereferral_window=window,
+    )
+
+
 _TABLES = (
     "episodes",
     "referrals",
@@ -863,15 +1001,20 @@ def _units_icpcs_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.
     return _with_child(inp, icpcs, pl.col("icpc_date"))
 
 
-def _cpp_common(inp: IndicatorInputs) -> pl.LazyFrame:
-    assert inp.cp_plans is not None
-    # Earlier plan of the same child in the same LA seen anywhere in the data.
-    earlier = (
-        pl.col("cpp_start").rank("min").over(["child_id", "la_code"]) > 1
-    )  # a plan that is not the child's first in this LA
-    return inp.cp_plans.with_columns(
+def _with_second_or_subsequent(plans: pl.LazyFrame) -> pl.LazyFrame:
+    """Flag ``second_or_subsequent``: NumberOfPreviousCPP >= 1 or an earlier plan in ``plans``."""
+    # a plan that is not the child's first in this LA among the plans given
+    earlier = pl.col("cpp_start").rank("min").over(["child_id", "la_code"]) > 1
+    return plans.with_columns(
         ((pl.col("previous_cpps").fill_null(0) >= 1) | earlier).alias("second_or_subsequent")
     )
+
+
+def _cpp_common(inp: IndicatorInputs) -> pl.LazyFrame:
+    assert inp.cp_plans is not None
+    if "second_or_subsequent" in inp.cp_plans.collect_schema().names():
+        return inp.cp_plans  # flagged over the look-back history (as-returned inputs)
+    return _with_second_or_subsequent(inp.cp_plans)
 
 
 def _units_cpp_starting_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
@@ -1234,8 +1377,15 @@ def compute_indicators(
     families: Sequence[str] | None = None,
     regions: Mapping[str, str] | pl.DataFrame | None = None,
     definitions: Definitions | None = None,
+    basis: str = AS_RETURNED,
 ) -> pl.DataFrame:
     """All official measures (or the ``measures``/``families`` chosen) for census year(s) ``Y``.
+
+    ``basis="as_returned"`` (the default, as DfE publishes) computes year ``Y`` from the year-Y
+    return alone (:func:`inputs_as_returned`): loading later returns never changes it.
+    ``basis="revised"`` uses the returns merged across all loaded years (latest return wins:
+    later closures, corrections and characteristics apply to earlier years). Every row carries
+    the basis in the ``basis`` column.
 
     ``geography`` picks levels from ``national``, ``regional`` and ``la``. Regions come from
     ``regions`` (LA code → region code, as a mapping or a frame with ``la_code, region_code``),
@@ -1244,8 +1394,9 @@ def compute_indicators(
     Regional rows with a warning. LA rows carry their region code whenever one is known.
     Returns the tidy frame described in the module docstring.
     """
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     defs = definitions or load_definitions()
-    inp = prepare_inputs(store_or_frames, defs)
     chosen = list(defs.measures)
     if families is not None:
         unknown = set(families) - set(defs.families)
@@ -1258,11 +1409,19 @@ def compute_indicators(
     years = [census_year] if isinstance(census_year, int) else list(census_year)
     region_of = _region_map(regions)
     parts: list[pl.DataFrame] = []
-    for y in years:
-        parts.extend(_compute_year(inp, int(y), chosen, geography, region_of, defs))
+    if basis == REVISED:
+        inp = prepare_inputs(store_or_frames, defs)
+        for y in years:
+            parts.extend(_compute_year(inp, int(y), chosen, geography, region_of, defs))
+    else:
+        returns = return_frames(store_or_frames)
+        for y in years:
+            inp_y = inputs_as_returned(returns, int(y), defs)
+            parts.extend(_compute_year(inp_y, int(y), chosen, geography, region_of, defs))
     if not parts:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    return _order(pl.concat(parts, how="vertical"), defs).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
+    out = pl.concat(parts, how="vertical").with_columns(pl.lit(basis).alias("basis"))
+    return _order(out, defs).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
