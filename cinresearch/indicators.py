@@ -191,7 +191,7 @@ class Definitions:
         return [str(x) for x in self.breakdowns[breakdown]["levels"]]
 
 
-_KINDS = {"count", "rate", "percent", "share", "quantile"}
+_KINDS = {"count", "rate", "percent", "share", "multi_share", "quantile"}
 
 
 def _parse_definitions(raw: Mapping[str, Any]) -> Definitions:
@@ -220,6 +220,8 @@ def _parse_definitions(raw: Mapping[str, Any]) -> Definitions:
             raise ValueError(f"measure {m.id}: unknown unit set {m.units!r}")
         if m.kind == "percent" and not m.numerator:
             raise ValueError(f"measure {m.id}: a percent needs a `numerator` flag")
+        if m.kind == "multi_share" and not m.count_distinct:
+            raise ValueError(f"measure {m.id}: a multi_share needs `count_distinct`")
         if m.kind == "quantile" and (m.q is None or not m.value_column):
             raise ValueError(f"measure {m.id}: a quantile needs `q` and `value_column`")
         for b in m.breakdowns:
@@ -867,14 +869,53 @@ def _episode_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
     ]
 
 
+def _factor_list(frame: pl.LazyFrame) -> pl.Expr:
+    """The assessment's factor codes as a list of strings (empty when none were recorded)."""
+    dtype = frame.collect_schema().get("factors")
+    if dtype is None:
+        return pl.lit([], dtype=pl.List(pl.String))
+    if dtype == pl.String:  # CSV fixtures: codes separated by ';' or ','
+        codes = pl.col("factors").str.replace_all(r"[\s,]+", ";").str.split(";")
+        return codes.list.eval(pl.element().filter(pl.element() != "")).fill_null([])
+    return pl.col("factors").cast(pl.List(pl.String)).fill_null([])
+
+
+def _episodes_with_no_factors(inp: IndicatorInputs, defs: Definitions) -> pl.LazyFrame | None:
+    """Episode keys with an assessment recording "no factors identified" (settings)."""
+    if inp.assessments is None:
+        return None
+    codes = [str(x) for x in defs.settings.get("no_factors_codes", ["21"])]
+    return (
+        inp.assessments.with_columns(_factor_list(inp.assessments).alias("_factors"))
+        .filter(pl.col("_factors").list.eval(pl.element().is_in(codes)).list.any())
+        .select("child_id", "la_code", "referral_date")
+        .unique()
+        .with_columns(pl.lit(True).alias("_no_factors"))
+    )
+
+
 def _units_referrals_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
-    return inp.episodes.filter(_in_window("referral_date", y)).select(
+    eps = inp.episodes.filter(_in_window("referral_date", y))
+    no_factors = _episodes_with_no_factors(inp, defs)
+    if no_factors is None:
+        eps = eps.with_columns(pl.lit(False).alias("_no_factors"))
+    else:
+        eps = eps.join(
+            no_factors, on=["child_id", "la_code", "referral_date"], how="left"
+        ).with_columns(pl.col("_no_factors").fill_null(False))
+    not_in_need = [str(x) for x in defs.settings.get("not_in_need_closure_reasons", [])]
+    nfa = pl.col("referral_nfa").fill_null(False)
+    return eps.select(
         "la_code",
         "child_id",
         *_episode_breakdowns(pl.col("referral_date")),
         _source_group_expr().alias("source_group"),
-        pl.col("referral_nfa").fill_null(False).alias("nfa"),
+        nfa.alias("nfa"),
         pl.col("rereferral_12m").fill_null(False).alias("rereferral_12m"),
+        (
+            ~nfa
+            & (pl.col("closure_reason").fill_null("").is_in(not_in_need) | pl.col("_no_factors"))
+        ).alias("assessed_not_in_need"),
     )
 
 
@@ -1051,6 +1092,45 @@ def _units_cpp_ending_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -
     return _with_child(inp, units, pl.col("cpp_end"))
 
 
+def _units_cpp_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
+    start, end = census_window(y)
+    in_later_return = pl.col("last_return").is_null() | (pl.col("last_return") >= y)
+    units = _cpp_common(inp).filter(
+        (pl.col("cpp_start") <= pl.lit(end))
+        & ((pl.col("cpp_end") >= pl.lit(start)) | (pl.col("cpp_end").is_null() & in_later_return))
+    )
+    return _with_child(inp, units, end)
+
+
+def _factor_group_expr() -> pl.Expr:
+    from cinresearch.codes import groups
+
+    return pl.col("_factor").replace_strict(
+        groups("assessment_factor"), default="unrecognised", return_dtype=pl.String
+    )
+
+
+def _units_assessment_factors(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
+    """One row per (episode, factor group) over the episode's assessments completed in year."""
+    assert inp.assessments is not None
+    done = inp.assessments.filter(_in_window("assessment_authorised", y))
+    return (
+        done.with_columns(_factor_list(done).alias("_factor"))
+        .explode("_factor")
+        .filter(pl.col("_factor").is_not_null())
+        .select(
+            "la_code",
+            "child_id",
+            pl.concat_str(
+                [pl.col("child_id"), pl.col("referral_date").cast(pl.String)], separator="|"
+            ).alias("episode_key"),
+            pl.lit("Total").alias("total"),
+            _factor_group_expr().alias("assessment_factor"),
+        )
+        .unique()
+    )
+
+
 UnitSet = Callable[[IndicatorInputs, int, Definitions], pl.LazyFrame]
 
 UNIT_SETS: dict[str, tuple[UnitSet, str | None]] = {
@@ -1064,6 +1144,8 @@ UNIT_SETS: dict[str, tuple[UnitSet, str | None]] = {
     "cpp_starting_in_year": (_units_cpp_starting_in_year, "cp_plans"),
     "cpp_at_31_march": (_units_cpp_at_31_march, "cp_plans"),
     "cpp_ending_in_year": (_units_cpp_ending_in_year, "cp_plans"),
+    "cpp_in_year": (_units_cpp_in_year, "cp_plans"),
+    "assessment_factors": (_units_assessment_factors, "assessments"),
 }
 
 
@@ -1119,9 +1201,13 @@ def _aggregate(
         frame = frame.filter(pl.col(m.filter))
     frame = frame.with_columns(pl.col(breakdown).cast(pl.String).alias("breakdown_level"))
     group = [key_col, "breakdown_level"]
-    if m.kind in ("count", "rate", "share"):
+    dens: pl.DataFrame | None = None
+    if m.kind in ("count", "rate", "share", "multi_share"):
         n = pl.struct("la_code", m.count_distinct).n_unique() if m.count_distinct else pl.len()
         agg = frame.group_by(group).agg(n.cast(pl.Float64).alias("numerator"))
+        if m.kind == "multi_share":
+            # multi-response: the base is the distinct units with any level (not the level sum)
+            dens = frame.group_by(key_col).agg(n.cast(pl.Float64).alias("denominator"))
     elif m.kind == "percent":
         agg = frame.group_by(group).agg(
             pl.col(m.numerator).fill_null(False).sum().cast(pl.Float64).alias("numerator"),
@@ -1146,6 +1232,14 @@ def _aggregate(
         out = out.with_columns(
             pl.lit(None, pl.Float64).alias("denominator"), pl.col("numerator").alias("value")
         )
+    elif m.kind == "multi_share":
+        assert dens is not None
+        out = (
+            out.with_columns(pl.col("numerator").fill_null(0.0))
+            .join(dens, on=key_col, how="left")
+            .with_columns(pl.col("denominator").fill_null(0.0))
+        )
+        out = out.with_columns(_pct("numerator", "denominator").alias("value"))
     elif m.kind == "share":
         out = out.with_columns(pl.col("numerator").fill_null(0.0)).with_columns(
             pl.col("numerator").sum().over(key_col).alias("denominator")
@@ -1557,3 +1651,33 @@ def cpp_ending(
 ) -> pl.DataFrame:
     """CP plans ending (count, rate) by length of plan (<=3m, 3-6m, 6-12m, 1-2y, 2y+)."""
     return _family("cpp_ending", data, census_year, geography, **kw)
+
+
+def assessed_not_in_need(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Referrals assessed, child not in need (count and % of referrals)."""
+    return _family("assessed_not_in_need", data, census_year, geography, **kw)
+
+
+def assessment_factors(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Episodes with each factor identified at the end of assessment (count, % multi-response)."""
+    return _family("assessment_factors", data, census_year, geography, **kw)
+
+
+def cpp_during_year(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Children subject to a CP plan at any point in the year (count, rate)."""
+    return _family("cpp_during_year", data, census_year, geography, **kw)

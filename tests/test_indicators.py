@@ -607,23 +607,26 @@ def test_definitions_are_consistent():
     for m in defs.measures:
         assert m.definition and m.source, m.id
         assert (m.unit == "rate_per_10000") == (m.kind == "rate"), m.id
-        assert (m.unit == "percent") == (m.kind in ("percent", "share")), m.id
-        assert m.dp == (1 if m.kind in ("rate", "percent", "share") else 0), m.id
+        assert (m.unit == "percent") == (m.kind in ("percent", "share", "multi_share")), m.id
+        assert m.dp == (1 if m.kind in ("rate", "percent", "share", "multi_share") else 0), m.id
         for flag in (m.filter, m.numerator):
             assert flag is None or flag.isidentifier()
     assert defs.families == [
         "referrals",
         "re_referrals",
         "referrals_nfa",
+        "assessed_not_in_need",
         "children_in_need_at_31_march",
         "episodes_in_year",
         "closure_reasons",
         "assessments",
+        "assessment_factors",
         "section47",
         "icpcs",
         "cpp_starting",
         "cpp_at_31_march",
         "cpp_ending",
+        "cpp_during_year",
     ]
 
 
