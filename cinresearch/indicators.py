@@ -298,8 +298,9 @@ def age_band_expr(
 ) -> pl.Expr:
     """DfE age band at ``reference``: unborn, under 1, 1-4, 5-9, 10-15, 16+ (or unknown).
 
-    Unborn = no birth date but an expected birth date, or a birth date after the reference date.
-    Unknown = neither date. Bands come from the journeys' ``age_band_expr`` (one definition).
+    Unborn = a birth date after the reference date, or no birth date and an expected birth date
+    after it; a child with no birth date whose expected date has passed is aged from the
+    expected date (the journeys' rule). Unknown = neither date. Bands come from the journeys' ``age_band_expr`` (one definition).
     """
     from cinresearch.journeys.episodes import age_band_expr as band_at
 
@@ -660,9 +661,7 @@ def inputs_as_returned(
     window = str(defs.settings.get("rereferral_window", "1y"))
     frames = return_frames(data)
     y = int(census_year)
-    upto = {
-        name: frame.filter(pl.col("census_year") <= y) for name, frame in frames.tables.items()
-    }
+    upto = {name: frame.filter(pl.col("census_year") <= y) for name, frame in frames.tables.items()}
     keys = ["child_id", "la_code", "referral_date"]
     history = _latest_return(upto["referrals"], keys).rename(
         {"first_return": "first_census_year", "last_return": "last_census_year"}
