@@ -688,8 +688,9 @@ def _declared_dp(column: str, unit: str) -> int:
 def _to_declared_dp(
     protected: pl.DataFrame, unrounded: pl.DataFrame, dp: Mapping[str, int], decimals: int
 ) -> pl.DataFrame:
-    """Re-display numeric cells of columns whose declared ``dp`` differs from the SDC's
-    ``decimals`` (quantiles: whole working days), rounded half up from the unrounded value.
+    """Re-display numeric cells of rate-like columns (not counts, which disclosure control
+    rounds) whose declared ``dp`` differs from the SDC's ``decimals`` (quantiles: whole working
+    days), rounded half up from the unrounded value.
     Symbols set by disclosure control are kept; rows are in the same order in both frames."""
     from cinresearch.disclosure import format_rate
 
@@ -738,7 +739,8 @@ def _publish(
     protected = apply_publication_sdc(ees, spec)
     units = {c: _UNIT.get(meta["units"].get(c, "count"), "") for c in indicators}
     dp = {c: _declared_dp(c, meta["units"].get(c, "count")) for c in indicators}
-    protected = _to_declared_dp(protected, ees, dp, spec.decimals)
+    shown_as_rates = {c: dp[c] for c in indicators if c in spec.rates or c in spec.percentages}
+    protected = _to_declared_dp(protected, ees, shown_as_rates, spec.decimals)
     labels = {c: _INDICATOR_LABELS.get(c, _humanise(c)) for c in indicators}
     if basis == "revised":
         labels = {c: f"{label} ({REVISED_LABEL})" for c, label in labels.items()}

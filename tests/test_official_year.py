@@ -294,3 +294,45 @@ def test_published_year_identical_with_later_returns(stores, tmp_path):
     assert any(a[n] != r.get(n) for n in data)
     assert b"revised" in r["cin_headline_measures.meta.csv"]
     assert b"revised" not in a["cin_headline_measures.meta.csv"]
+
+
+# --- disability as recorded at the time of the referral ------------------------------------
+
+
+def test_disabled_at_referral_uses_the_return_of_the_referral_year():
+    from cinresearch.journeys.episodes import disabled_at_referral
+
+    children = pl.DataFrame(
+        {
+            "child_id": ["K1", "K1", "K1", "K2", "K3"],
+            "la_code": ["901"] * 5,
+            "census_year": [2018, 2019, 2020, 2020, 2019],
+            "disabled": [False, True, False, True, False],
+        }
+    )
+    episodes = pl.DataFrame(
+        {
+            "episode_id": ["a", "b", "c", "d", "e", "f"],
+            "child_id": ["K1", "K1", "K1", "K2", "K3", "K9"],
+            "la_code": ["901"] * 6,
+            "referral_date": [
+                D("2017-06-01"),  # 2018 return: not disabled
+                D("2018-04-01"),  # 2019 return (first day of 2018-19): disabled
+                D("2021-01-10"),  # 2021: no such return -> nearest earlier (2020): not disabled
+                D("2018-05-01"),  # 2019: K2 only in 2020 -> nearest later (2020): disabled
+                D("2018-03-31"),  # 2018: K3 only in 2019 -> nearest later: not disabled
+                D("2018-05-01"),  # K9 in no return: unknown
+            ],
+        }
+    )
+    got = dict(
+        disabled_at_referral(episodes.lazy(), children.lazy()).collect().sort("episode_id").rows()
+    )
+    assert got == {"a": False, "b": True, "c": False, "d": True, "e": False}
+
+
+def test_disabled_at_referral_in_built_episodes(stores):
+    _, later = stores
+    eps = later.read("episodes")
+    assert "disabled_at_referral" in eps.columns
+    assert eps["disabled_at_referral"].null_count() == 0  # every child is in some return
