@@ -294,6 +294,14 @@ def test_published_year_identical_with_later_returns(stores, tmp_path):
     assert any(a[n] != r.get(n) for n in data)
     assert b"revised" in r["cin_headline_measures.meta.csv"]
     assert b"revised" not in a["cin_headline_measures.meta.csv"]
+    # Quantiles are declared dp 0 and written as whole working days.
+    data = pl.read_csv(tmp_path / "alone" / "cin_headline_measures.csv", infer_schema_length=0)
+    meta = pl.read_csv(tmp_path / "alone" / "cin_headline_measures.meta.csv")
+    dp = dict(meta.select("col_name", "indicator_dp").iter_rows())
+    for column in ("assessment_duration_median", "icpc_days_from_s47_median"):
+        assert dp[column] == 0
+        cells = data[column].filter(data[column].str.contains(r"^\d"))
+        assert cells.len() > 0 and cells.str.contains(r"^\d+$").all(), cells.to_list()
 
 
 # --- disability as recorded at the time of the referral ------------------------------------
