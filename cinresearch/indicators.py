@@ -140,6 +140,22 @@ _INT_COLUMNS = {
 }
 
 
+def basis_note(basis: str) -> str:
+    """One line for a report saying how the official figures were counted (markdown)."""
+    if basis == AS_RETURNED:
+        return (
+            "**Official figures:** as returned — each census year counted from that year's "
+            "own return, as DfE publishes them (later returns do not change them)."
+        )
+    if basis == REVISED:
+        return (
+            "**Official figures: revised** — later returns applied to earlier years (later "
+            "closures, corrections and characteristics), so they differ from DfE's published "
+            "figures."
+        )
+    raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Definitions (data_contracts/indicators.yaml)
 # ---------------------------------------------------------------------------------------------

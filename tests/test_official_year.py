@@ -344,3 +344,20 @@ def test_disabled_at_referral_in_built_episodes(stores):
     eps = later.read("episodes")
     assert "disabled_at_referral" in eps.columns
     assert eps["disabled_at_referral"].null_count() == 0  # every child is in some return
+
+
+# --- the basis in the report: CLI flag, notebook parameter, index text -----------------------
+
+
+def test_report_says_which_basis():
+    from typer.testing import CliRunner
+
+    from cinresearch import reports
+    from cinresearch.cli import app
+
+    assert "revised" in reports._index_html(2018, [], {}, [], "revised")
+    assert "own return" in reports._index_html(2018, [], {}, [], "as_returned")
+    assert "revised" in ind.basis_note("revised") and "own return" in ind.basis_note("as_returned")
+    for name in ("04_rereferrals", "05_la_benchmarking"):
+        assert reports._declares(reports.NOTEBOOK_DIR, name, "indicator_basis")
+    assert "--revised" in CliRunner().invoke(app, ["report", "--help"]).output
