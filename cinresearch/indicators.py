@@ -17,8 +17,15 @@ used (ties: the earlier year) — see :func:`population_under_18`. The national/
 denominator is the sum over the LAs that returned data in ``Y``; it is empty if any of them has
 no population at all.
 
-Inputs: the derived ``episodes`` table (or, failing that, the loaded ``referrals`` and
-``children`` tables, de-duplicated here with "latest return wins"), and the nested
+Which return counts (``basis``): by default (``as_returned``, as DfE) year ``Y`` is computed
+from the year-Y return alone — the loaded tables' rows with ``census_year == Y``, with the
+closure reasons, categories, factors and child characteristics (birth dates, sex, disability)
+recorded in that return; earlier returns serve only look-backs (re-referral, an earlier CP
+plan), later returns are never read (:func:`inputs_as_returned`). ``basis="revised"`` uses the
+inputs below, merged across all loaded returns, and is labelled so in the ``basis`` column.
+
+Inputs for the revised basis: the derived ``episodes`` table (or, failing that, the loaded
+``referrals`` and ``children`` tables, de-duplicated here with "latest return wins"), and the nested
 ``assessments``, ``section47`` and ``cp_plans`` tables (merged or as loaded; de-duplication on
 their natural keys is idempotent), plus ``population``. Pass a :class:`~cinresearch.store.Store`,
 a store path, or a mapping of table name to frame.
@@ -36,6 +43,7 @@ Output (tidy, one row per geography x measure x breakdown level)::
     denominator       f64 (population, base count, or number of records behind a quantile)
     value             f64 (count, rate per 10,000, percent, or working days)
     unit              str ("count", "rate_per_10000", "percent", "working_days")
+    basis             str ("as_returned" or "revised")
 """
 
 from __future__ import annotations
