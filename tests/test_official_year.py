@@ -361,3 +361,31 @@ def test_report_says_which_basis():
     for name in ("04_rereferrals", "05_la_benchmarking"):
         assert reports._declares(reports.NOTEBOOK_DIR, name, "indicator_basis")
     assert "--revised" in CliRunner().invoke(app, ["report", "--help"]).output
+
+
+@pytest.mark.parametrize(
+    ("birth", "expected", "on", "band"),
+    [
+        (None, "2020-06-01", "2020-05-31", "unborn"),  # before the expected date
+        (None, "2020-06-01", "2020-06-01", "under 1"),  # taken as born on the expected date
+        (None, "2020-06-01", "2022-06-01", "1-4"),  # aged from it when no birth is recorded
+        ("2020-05-20", "2020-06-01", "2020-05-25", "under 1"),  # a recorded birth date wins
+        ("2020-05-20", None, "2020-05-19", "unborn"),
+        (None, None, "2020-05-19", None),
+    ],
+)
+def test_one_age_band_rule_for_a_passed_expected_birth_date(birth, expected, on, band):
+    from cinresearch.journeys.episodes import age_band_expr, age_in_years
+
+    frame = pl.DataFrame(
+        {"birth": [birth], "expected": [expected], "on": [on]},
+        schema={"birth": pl.String, "expected": pl.String, "on": pl.String},
+    ).with_columns(pl.all().str.to_date())
+    age = age_in_years(pl.col("birth"), pl.col("on"))
+    got = frame.select(age_band_expr(age, pl.col("birth"), pl.col("expected"), pl.col("on")))
+    assert got.item() == band
+    # indicators use the same rule
+    via_indicators = frame.select(
+        ind.age_band_expr(pl.col("birth"), pl.col("on"), pl.col("expected"))
+    ).item()
+    assert via_indicators == (band or "unknown")
