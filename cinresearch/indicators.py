@@ -1173,14 +1173,24 @@ UNIT_SETS: dict[str, tuple[UnitSet, str | None]] = {
 
 
 def unit_records(
-    data: Any, unit_set: str, census_year: int, definitions: Definitions | None = None
+    data: Any,
+    unit_set: str,
+    census_year: int,
+    definitions: Definitions | None = None,
+    basis: str = AS_RETURNED,
 ) -> pl.DataFrame:
     """The records a unit set counts for census year ``Y`` (for checks and drill-down).
 
-    Contains pseudonymised ``child_id``: analysis use only, never for publication.
+    ``basis`` as in :func:`compute_indicators`. Contains pseudonymised ``child_id``: analysis
+    use only, never for publication.
     """
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     defs = definitions or load_definitions()
-    inp = prepare_inputs(data, defs)
+    if basis == REVISED:
+        inp = prepare_inputs(data, defs)
+    else:
+        inp = inputs_as_returned(data, census_year, defs)
     func, needs = UNIT_SETS[unit_set]
     if needs is not None and getattr(inp, needs) is None:
         raise ValueError(f"unit set {unit_set!r} needs the {needs!r} table")

@@ -389,3 +389,11 @@ def test_one_age_band_rule_for_a_passed_expected_birth_date(birth, expected, on,
         ind.age_band_expr(pl.col("birth"), pl.col("on"), pl.col("expected"))
     ).item()
     assert via_indicators == (band or "unknown")
+
+
+def test_unit_records_follow_the_basis():
+    # E1 is an episode of need in 2018 as returned, not once the 2019 return closes it RC8.
+    returned = ind.unit_records(_frames(), "cin_episodes", 2018)
+    revised = ind.unit_records(_frames(), "cin_episodes", 2018, basis="revised")
+    assert returned.height == 3 and revised.height == 2
+    assert "C1" in returned["child_id"].to_list() and "C1" not in revised["child_id"].to_list()
