@@ -1134,13 +1134,20 @@ def _factor_group_expr() -> pl.Expr:
 
 
 def _units_assessment_factors(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
-    """One row per (episode, factor group) over the episode's assessments completed in year."""
+    """One row per (episode, factor group) over the episode's assessments completed in year.
+
+    As DfE Table C3 (note 3), episodes where "no factors identified" was recorded are left out.
+    """
     assert inp.assessments is not None
+    none_codes = [str(x) for x in defs.settings.get("no_factors_codes", ["21"])]
+    episode = ["child_id", "la_code", "referral_date"]
     done = inp.assessments.filter(_in_window("assessment_authorised", y))
+    factors = done.with_columns(_factor_list(done).alias("_factor")).explode("_factor")
     return (
-        done.with_columns(_factor_list(done).alias("_factor"))
-        .explode("_factor")
-        .filter(pl.col("_factor").is_not_null())
+        factors.filter(
+            pl.col("_factor").is_not_null()
+            & ~pl.col("_factor").is_in(none_codes).any().over(episode)
+        )
         .select(
             "la_code",
             "child_id",

@@ -69,6 +69,7 @@ def _frames() -> dict[str, pl.DataFrame]:
     )
     assessments = pl.DataFrame(
         [
+            ("C2", "901", 2018, D("2017-09-02"), D("2017-10-01"), ["4A", "1B"]),
             ("C3", "901", 2018, D("2017-10-02"), D("2017-11-01"), ["21"]),
             ("C4", "901", 2018, D("2017-05-02"), D("2017-06-01"), ["3A", "4B"]),
             ("C4", "901", 2018, D("2018-01-02"), D("2018-02-01"), ["3B", "16A"]),
@@ -77,9 +78,11 @@ def _frames() -> dict[str, pl.DataFrame]:
         schema=[*child, "assessment_start", "assessment_authorised", "factors"],
         orient="row",
     ).with_columns(
-        pl.when(pl.col("child_id") == "C3")
-        .then(pl.lit(D("2017-10-01")))
-        .otherwise(pl.lit(D("2017-05-01")))
+        pl.col("child_id")
+        .replace_strict(
+            {"C2": D("2017-09-01"), "C3": D("2017-10-01"), "C4": D("2017-05-01")},
+            return_dtype=pl.Date,
+        )
         .alias("referral_date")
     )
     section47 = pl.DataFrame(
@@ -193,16 +196,17 @@ def test_factor_21_alone_marks_assessed_not_in_need():
 
 
 def test_factors_identified_at_assessment(returned):
-    # Assessments authorised in 2017-18: C3's (21) and C4's two (3A, 4B; 3B, 16A).
-    # Episodes with factor information: E3 and E4 = 2. E4 counts once for domestic abuse
-    # (3A and 3B are one group), once each for mental health and neglect.
+    # Assessments authorised in 2017-18: C2's (4A, 1B), C3's (21) and C4's two (3A, 4B;
+    # 3B, 16A). E3 recorded "no factors identified" (21), so as DfE (C3 note 3) it is not
+    # an episode with factor information: E2 and E4 = 2. E4 counts once for domestic abuse
+    # (3A and 3B are one group); mental health is in both episodes.
     assert value(returned, "assessment_factors") == 2
     for level, n in [
         ("Domestic abuse", 1),
-        ("Mental health", 1),
+        ("Mental health", 2),
         ("Neglect", 1),
-        ("No factors identified", 1),
-        ("Alcohol misuse", 0),
+        ("Alcohol misuse", 1),
+        ("Drug misuse", 0),
     ]:
         assert value(returned, "assessment_factors", "assessment_factor", level) == n
         pct = value(returned, "assessment_factors_pct", "assessment_factor", level)
@@ -397,3 +401,18 @@ def test_unit_records_follow_the_basis():
     revised = ind.unit_records(_frames(), "cin_episodes", 2018, basis="revised")
     assert returned.height == 3 and revised.height == 2
     assert "C1" in returned["child_id"].to_list() and "C1" not in revised["child_id"].to_list()
+
+
+def test_episode_with_no_factors_code_is_left_out_of_factor_counts():
+    # E3 records 21 together with domestic abuse: still not an episode with factor
+    # information (DfE C3 note 3), so domestic abuse stays at E4 alone.
+    frames = _frames()
+    frames["assessments"] = frames["assessments"].with_columns(
+        pl.when(pl.col("child_id") == "C3")
+        .then(pl.lit(["21", "3A"]))
+        .otherwise(pl.col("factors"))
+        .alias("factors")
+    )
+    out = ind.compute_indicators(frames, 2018, ("la",), families=["assessment_factors"])
+    assert value(out, "assessment_factors") == 2
+    assert value(out, "assessment_factors", "assessment_factor", "Domestic abuse") == 1
