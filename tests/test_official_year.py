@@ -222,6 +222,7 @@ def test_children_subject_to_icpc(returned):
 def test_children_on_a_plan_at_any_point(returned):
     # C4 (two plans, one child) and C2 (a plan ending on 1 April 2017): 2 children.
     assert value(returned, "children_on_cpp_during_year") == 2
+    assert value(returned, "cpp_during_year") == 3  # plans: C4's two and C2's
     # At 31 March 2018 only C4's second plan is open.
     assert value(returned, "cpp_at_31_march") == 1
 
