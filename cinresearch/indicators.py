@@ -609,6 +609,19 @@ class ReturnFrames:
     tables: dict[str, pl.LazyFrame]
     population: pl.DataFrame | None
 
+    def up_to(self, census_year: int) -> ReturnFrames:
+        """The returns up to ``census_year`` read into memory once (for several years' inputs)."""
+        wanted = {
+            name: frame.filter(pl.col("census_year") <= census_year)
+            for name, frame in self.tables.items()
+        }
+        names = list(wanted)
+        collected = pl.collect_all([wanted[n] for n in names])
+        return ReturnFrames(
+            tables={n: f.lazy() for n, f in zip(names, collected, strict=True)},
+            population=self.population,
+        )
+
 
 def return_frames(data: Any) -> ReturnFrames:
     """The loaded (not merged) tables of a Store, a store path or a mapping of frames.
@@ -687,8 +700,11 @@ def inputs_as_returned(
     y = int(census_year)
     upto = {name: frame.filter(pl.col("census_year") <= y) for name, frame in frames.tables.items()}
     keys = ["child_id", "la_code", "referral_date"]
-    history = _latest_return(upto["referrals"], keys).rename(
-        {"first_return": "first_census_year", "last_return": "last_census_year"}
+    history = (
+        _latest_return(upto["referrals"], keys)
+        .rename({"first_return": "first_census_year", "last_return": "last_census_year"})
+        .collect()  # once: the re-referral look-back and the year-Y filter both read it
+        .lazy()
     )
     history = history.drop(c for c in _CHILD_COLUMNS if c in history.collect_schema().names())
     if "children" in upto:
@@ -1548,7 +1564,7 @@ def compute_indicators(
         for y in years:
             parts.extend(_compute_year(inp, int(y), chosen, geography, region_of, defs))
     else:
-        returns = return_frames(store_or_frames)
+        returns = return_frames(store_or_frames).up_to(max(int(y) for y in years))
         for y in years:
             inp_y = inputs_as_returned(returns, int(y), defs)
             parts.extend(_compute_year(inp_y, int(y), chosen, geography, region_of, defs))
