@@ -263,13 +263,24 @@ def report(
     suppression: int = typer.Option(
         5, "--suppression-threshold", help="Counts 1..N are suppressed."
     ),
+    revised: bool = typer.Option(
+        False,
+        "--revised",
+        help="Official figures revised with later returns (labelled 'revised'); default: each "
+        "year from its own return, as DfE publishes them.",
+    ),
 ) -> None:
     """Run the notebooks with papermill and render the annual report as HTML + EES CSVs."""
     from cinresearch.reports import build_report
 
     target = out or Path("reports") / str(year)
     index = build_report(
-        store=store, year=year, out=target, las=la or [], suppression_threshold=suppression
+        store=store,
+        year=year,
+        out=target,
+        las=la or [],
+        suppression_threshold=suppression,
+        indicator_basis="revised" if revised else "as_returned",
     )
     console.print(f"[green]report:[/] {index}")
 

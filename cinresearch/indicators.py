@@ -17,8 +17,15 @@ used (ties: the earlier year) — see :func:`population_under_18`. The national/
 denominator is the sum over the LAs that returned data in ``Y``; it is empty if any of them has
 no population at all.
 
-Inputs: the derived ``episodes`` table (or, failing that, the loaded ``referrals`` and
-``children`` tables, de-duplicated here with "latest return wins"), and the nested
+Which return counts (``basis``): by default (``as_returned``, as DfE) year ``Y`` is computed
+from the year-Y return alone — the loaded tables' rows with ``census_year == Y``, with the
+closure reasons, categories, factors and child characteristics (birth dates, sex, disability)
+recorded in that return; earlier returns serve only look-backs (re-referral, an earlier CP
+plan), later returns are never read (:func:`inputs_as_returned`). ``basis="revised"`` uses the
+inputs below, merged across all loaded returns, and is labelled so in the ``basis`` column.
+
+Inputs for the revised basis: the derived ``episodes`` table (or, failing that, the loaded
+``referrals`` and ``children`` tables, de-duplicated here with "latest return wins"), and the nested
 ``assessments``, ``section47`` and ``cp_plans`` tables (merged or as loaded; de-duplication on
 their natural keys is idempotent), plus ``population``. Pass a :class:`~cinresearch.store.Store`,
 a store path, or a mapping of table name to frame.
@@ -36,6 +43,7 @@ Output (tidy, one row per geography x measure x breakdown level)::
     denominator       f64 (population, base count, or number of records behind a quantile)
     value             f64 (count, rate per 10,000, percent, or working days)
     unit              str ("count", "rate_per_10000", "percent", "working_days")
+    basis             str ("as_returned" or "revised")
 """
 
 from __future__ import annotations
@@ -60,6 +68,13 @@ LOCAL_AUTHORITY = "Local authority"
 ENGLAND_CODE = "E92000001"
 GEOGRAPHY_LEVELS = {"national": NATIONAL, "regional": REGIONAL, "la": LOCAL_AUTHORITY}
 
+#: ``as_returned`` (default, as DfE): year Y from the year-Y return alone (history from earlier
+#: returns only for look-backs); ``revised``: from the returns merged across all loaded years
+#: (latest return wins), so later returns' corrections and closures change earlier years.
+AS_RETURNED = "as_returned"
+REVISED = "revised"
+BASES = (AS_RETURNED, REVISED)
+
 OUTPUT_SCHEMA = pl.Schema(
     {
         "geographic_level": pl.String,
@@ -73,6 +88,7 @@ OUTPUT_SCHEMA = pl.Schema(
         "denominator": pl.Float64,
         "value": pl.Float64,
         "unit": pl.String,
+        "basis": pl.String,
     }
 )
 
@@ -132,6 +148,22 @@ _INT_COLUMNS = {
 }
 
 
+def basis_note(basis: str) -> str:
+    """One line for a report saying how the official figures were counted (markdown)."""
+    if basis == AS_RETURNED:
+        return (
+            "**Official figures:** as returned — each census year counted from that year's "
+            "own return, as DfE publishes them (later returns do not change them)."
+        )
+    if basis == REVISED:
+        return (
+            "**Official figures: revised** — later returns applied to earlier years (later "
+            "closures, corrections and characteristics), so they differ from DfE's published "
+            "figures."
+        )
+    raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
+
+
 # ---------------------------------------------------------------------------------------------
 # Definitions (data_contracts/indicators.yaml)
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +215,7 @@ class Definitions:
         return [str(x) for x in self.breakdowns[breakdown]["levels"]]
 
 
-_KINDS = {"count", "rate", "percent", "share", "quantile"}
+_KINDS = {"count", "rate", "percent", "share", "multi_share", "quantile"}
 
 
 def _parse_definitions(raw: Mapping[str, Any]) -> Definitions:
@@ -212,6 +244,8 @@ def _parse_definitions(raw: Mapping[str, Any]) -> Definitions:
             raise ValueError(f"measure {m.id}: unknown unit set {m.units!r}")
         if m.kind == "percent" and not m.numerator:
             raise ValueError(f"measure {m.id}: a percent needs a `numerator` flag")
+        if m.kind == "multi_share" and not m.count_distinct:
+            raise ValueError(f"measure {m.id}: a multi_share needs `count_distinct`")
         if m.kind == "quantile" and (m.q is None or not m.value_column):
             raise ValueError(f"measure {m.id}: a quantile needs `q` and `value_column`")
         for b in m.breakdowns:
@@ -288,8 +322,9 @@ def age_band_expr(
 ) -> pl.Expr:
     """DfE age band at ``reference``: unborn, under 1, 1-4, 5-9, 10-15, 16+ (or unknown).
 
-    Unborn = no birth date but an expected birth date, or a birth date after the reference date.
-    Unknown = neither date. Bands come from the journeys' ``age_band_expr`` (one definition).
+    Unborn = a birth date after the reference date, or no birth date and an expected birth date
+    after it; a child with no birth date whose expected date has passed is aged from the
+    expected date (the journeys' rule). Unknown = neither date. Bands come from the journeys' ``age_band_expr`` (one definition).
     """
     from cinresearch.journeys.episodes import age_band_expr as band_at
 
@@ -558,6 +593,150 @@ def prepare_inputs(data: Any, definitions: Definitions | None = None) -> Indicat
     )
 
 
+_RETURN_TABLES = ("referrals", "children", "assessments", "section47", "cp_plans")
+_CHILD_COLUMNS = ("birth_date", "expected_birth_date", "sex", "disabled")
+_NESTED_KEYS = {
+    "assessments": ["child_id", "la_code", "referral_date", "assessment_start"],
+    "section47": ["child_id", "la_code", "referral_date", "s47_start"],
+    "cp_plans": ["child_id", "la_code", "referral_date", "cpp_start"],
+}
+
+
+@dataclass
+class ReturnFrames:
+    """The loaded returns (one row per record per return, with ``census_year``) and population."""
+
+    tables: dict[str, pl.LazyFrame]
+    population: pl.DataFrame | None
+
+    def up_to(self, census_year: int) -> ReturnFrames:
+        """The returns up to ``census_year`` read into memory once (for several years' inputs)."""
+        wanted = {
+            name: frame.filter(pl.col("census_year") <= census_year)
+            for name, frame in self.tables.items()
+        }
+        names = list(wanted)
+        collected = pl.collect_all([wanted[n] for n in names])
+        return ReturnFrames(
+            tables={n: f.lazy() for n, f in zip(names, collected, strict=True)},
+            population=self.population,
+        )
+
+
+def return_frames(data: Any) -> ReturnFrames:
+    """The loaded (not merged) tables of a Store, a store path or a mapping of frames.
+
+    Needs at least ``referrals`` with a ``census_year`` column; raises ``ValueError`` otherwise
+    (use ``basis="revised"`` to compute from a merged ``episodes`` table).
+    """
+    if isinstance(data, ReturnFrames):
+        return data
+    found: dict[str, pl.LazyFrame] = {}
+    population = None
+    if isinstance(data, Mapping):
+        for name in _RETURN_TABLES:
+            frame = _lazy(data.get(name))
+            if frame is not None:
+                found[name] = frame
+        pop = data.get("population")
+    elif isinstance(data, IndicatorInputs):
+        found, pop = {}, None
+    else:
+        from cinresearch.store import Store
+
+        store = data if isinstance(data, Store) else Store(data)
+        for name in _RETURN_TABLES:
+            if store.table_parts(name):
+                found[name] = _coerce(store.scan(name))
+        pop = (
+            store.scan("population")
+            if (store.table_parts("population") or store.derived_path("population").exists())
+            else None
+        )
+    refs = found.get("referrals")
+    if refs is None or "census_year" not in refs.collect_schema().names():
+        raise ValueError(
+            "as-returned figures need the loaded returns (a `referrals` table with census_year); "
+            "pass basis='revised' to compute from merged episodes"
+        )
+    for name, frame in list(found.items()):
+        if "census_year" not in frame.collect_schema().names():
+            raise ValueError(f"as-returned figures need `census_year` in the {name!r} table")
+        found[name] = frame.with_columns(pl.col("census_year").cast(pl.Int32))
+    if pop is not None:
+        population = _lazy(pop).collect()  # type: ignore[union-attr]
+    return ReturnFrames(tables=found, population=population)
+
+
+def _children_in_return(children: pl.LazyFrame, census_year: int) -> pl.LazyFrame:
+    """One row per (child_id, la_code): characteristics as recorded in the year-Y return.
+
+    A child twice in one return (rule 8510) takes the greatest value of each column, so the
+    result does not depend on row order.
+    """
+    cols = children.collect_schema().names()
+    wanted = [c for c in _CHILD_COLUMNS if c in cols]
+    return (
+        children.filter(pl.col("census_year") == census_year)
+        .group_by(["child_id", "la_code"])
+        .agg(pl.col(c).max() for c in wanted)
+    )
+
+
+def inputs_as_returned(
+    data: Any, census_year: int, definitions: Definitions | None = None
+) -> IndicatorInputs:
+    """Inputs for census year ``Y`` from the year-Y return, as DfE counts it.
+
+    Episodes and nested records are those in the year-Y return, with the values (closure dates
+    and reasons, categories, factors) and child characteristics (birth dates, sex, disability)
+    recorded in that return. Earlier returns (census_year < Y) are read only for look-backs
+    (re-referral within 12 months, an earlier CP plan); later returns are never read, so the
+    year-Y figures do not move when later years are loaded.
+    """
+    defs = definitions or load_definitions()
+    window = str(defs.settings.get("rereferral_window", "1y"))
+    frames = return_frames(data)
+    y = int(census_year)
+    upto = {name: frame.filter(pl.col("census_year") <= y) for name, frame in frames.tables.items()}
+    keys = ["child_id", "la_code", "referral_date"]
+    history = (
+        _latest_return(upto["referrals"], keys)
+        .rename({"first_return": "first_census_year", "last_return": "last_census_year"})
+        .collect()  # once: the re-referral look-back and the year-Y filter both read it
+        .lazy()
+    )
+    history = history.drop(c for c in _CHILD_COLUMNS if c in history.collect_schema().names())
+    if "children" in upto:
+        history = history.join(
+            _children_in_return(upto["children"], y), on=["child_id", "la_code"], how="left"
+        )
+    history = _complete_episodes(history, window)  # re-referral flags over returns <= Y
+    eps = (
+        history.filter(pl.col("last_census_year") == y)
+        .select(EPISODE_INPUT_COLUMNS)
+        .collect()
+        .lazy()
+    )
+
+    def nested(name: str) -> pl.LazyFrame | None:
+        if name not in upto:
+            return None
+        merged = _latest_return(upto[name], _NESTED_KEYS[name])
+        if name == "cp_plans":
+            merged = _with_second_or_subsequent(merged)
+        return merged.filter(pl.col("last_return") == y).collect().lazy()
+
+    return IndicatorInputs(
+        episodes=eps,
+        assessments=nested("assessments"),
+        section47=nested("section47"),
+        cp_plans=nested("cp_plans"),
+        population=frames.population,
+        rereferral_window=window,
+    )
+
+
 _TABLES = (
     "episodes",
     "referrals",
@@ -729,14 +908,53 @@ def _episode_breakdowns(reference: pl.Expr | dt.date) -> list[pl.Expr]:
     ]
 
 
+def _factor_list(frame: pl.LazyFrame) -> pl.Expr:
+    """The assessment's factor codes as a list of strings (empty when none were recorded)."""
+    dtype = frame.collect_schema().get("factors")
+    if dtype is None:
+        return pl.lit([], dtype=pl.List(pl.String))
+    if dtype == pl.String:  # CSV fixtures: codes separated by ';' or ','
+        codes = pl.col("factors").str.replace_all(r"[\s,]+", ";").str.split(";")
+        return codes.list.eval(pl.element().filter(pl.element() != "")).fill_null([])
+    return pl.col("factors").cast(pl.List(pl.String)).fill_null([])
+
+
+def _episodes_with_no_factors(inp: IndicatorInputs, defs: Definitions) -> pl.LazyFrame | None:
+    """Episode keys with an assessment recording "no factors identified" (settings)."""
+    if inp.assessments is None:
+        return None
+    codes = [str(x) for x in defs.settings.get("no_factors_codes", ["21"])]
+    return (
+        inp.assessments.with_columns(_factor_list(inp.assessments).alias("_factors"))
+        .filter(pl.col("_factors").list.eval(pl.element().is_in(codes)).list.any())
+        .select("child_id", "la_code", "referral_date")
+        .unique()
+        .with_columns(pl.lit(True).alias("_no_factors"))
+    )
+
+
 def _units_referrals_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
-    return inp.episodes.filter(_in_window("referral_date", y)).select(
+    eps = inp.episodes.filter(_in_window("referral_date", y))
+    no_factors = _episodes_with_no_factors(inp, defs)
+    if no_factors is None:
+        eps = eps.with_columns(pl.lit(False).alias("_no_factors"))
+    else:
+        eps = eps.join(
+            no_factors, on=["child_id", "la_code", "referral_date"], how="left"
+        ).with_columns(pl.col("_no_factors").fill_null(False))
+    not_in_need = [str(x) for x in defs.settings.get("not_in_need_closure_reasons", [])]
+    nfa = pl.col("referral_nfa").fill_null(False)
+    return eps.select(
         "la_code",
         "child_id",
         *_episode_breakdowns(pl.col("referral_date")),
         _source_group_expr().alias("source_group"),
-        pl.col("referral_nfa").fill_null(False).alias("nfa"),
+        nfa.alias("nfa"),
         pl.col("rereferral_12m").fill_null(False).alias("rereferral_12m"),
+        (
+            ~nfa
+            & (pl.col("closure_reason").fill_null("").is_in(not_in_need) | pl.col("_no_factors"))
+        ).alias("assessed_not_in_need"),
     )
 
 
@@ -863,15 +1081,20 @@ def _units_icpcs_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.
     return _with_child(inp, icpcs, pl.col("icpc_date"))
 
 
-def _cpp_common(inp: IndicatorInputs) -> pl.LazyFrame:
-    assert inp.cp_plans is not None
-    # Earlier plan of the same child in the same LA seen anywhere in the data.
-    earlier = (
-        pl.col("cpp_start").rank("min").over(["child_id", "la_code"]) > 1
-    )  # a plan that is not the child's first in this LA
-    return inp.cp_plans.with_columns(
+def _with_second_or_subsequent(plans: pl.LazyFrame) -> pl.LazyFrame:
+    """Flag ``second_or_subsequent``: NumberOfPreviousCPP >= 1 or an earlier plan in ``plans``."""
+    # a plan that is not the child's first in this LA among the plans given
+    earlier = pl.col("cpp_start").rank("min").over(["child_id", "la_code"]) > 1
+    return plans.with_columns(
         ((pl.col("previous_cpps").fill_null(0) >= 1) | earlier).alias("second_or_subsequent")
     )
+
+
+def _cpp_common(inp: IndicatorInputs) -> pl.LazyFrame:
+    assert inp.cp_plans is not None
+    if "second_or_subsequent" in inp.cp_plans.collect_schema().names():
+        return inp.cp_plans  # flagged over the look-back history (as-returned inputs)
+    return _with_second_or_subsequent(inp.cp_plans)
 
 
 def _units_cpp_starting_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
@@ -908,6 +1131,52 @@ def _units_cpp_ending_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -
     return _with_child(inp, units, pl.col("cpp_end"))
 
 
+def _units_cpp_in_year(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
+    start, end = census_window(y)
+    in_later_return = pl.col("last_return").is_null() | (pl.col("last_return") >= y)
+    units = _cpp_common(inp).filter(
+        (pl.col("cpp_start") <= pl.lit(end))
+        & ((pl.col("cpp_end") >= pl.lit(start)) | (pl.col("cpp_end").is_null() & in_later_return))
+    )
+    return _with_child(inp, units, end)
+
+
+def _factor_group_expr() -> pl.Expr:
+    from cinresearch.codes import groups
+
+    return pl.col("_factor").replace_strict(
+        groups("assessment_factor"), default="unrecognised", return_dtype=pl.String
+    )
+
+
+def _units_assessment_factors(inp: IndicatorInputs, y: int, defs: Definitions) -> pl.LazyFrame:
+    """One row per (episode, factor group) over the episode's assessments completed in year.
+
+    As DfE Table C3 (note 3), episodes where "no factors identified" was recorded are left out.
+    """
+    assert inp.assessments is not None
+    none_codes = [str(x) for x in defs.settings.get("no_factors_codes", ["21"])]
+    episode = ["child_id", "la_code", "referral_date"]
+    done = inp.assessments.filter(_in_window("assessment_authorised", y))
+    factors = done.with_columns(_factor_list(done).alias("_factor")).explode("_factor")
+    return (
+        factors.filter(
+            pl.col("_factor").is_not_null()
+            & ~pl.col("_factor").is_in(none_codes).any().over(episode)
+        )
+        .select(
+            "la_code",
+            "child_id",
+            pl.concat_str(
+                [pl.col("child_id"), pl.col("referral_date").cast(pl.String)], separator="|"
+            ).alias("episode_key"),
+            pl.lit("Total").alias("total"),
+            _factor_group_expr().alias("assessment_factor"),
+        )
+        .unique()
+    )
+
+
 UnitSet = Callable[[IndicatorInputs, int, Definitions], pl.LazyFrame]
 
 UNIT_SETS: dict[str, tuple[UnitSet, str | None]] = {
@@ -921,18 +1190,30 @@ UNIT_SETS: dict[str, tuple[UnitSet, str | None]] = {
     "cpp_starting_in_year": (_units_cpp_starting_in_year, "cp_plans"),
     "cpp_at_31_march": (_units_cpp_at_31_march, "cp_plans"),
     "cpp_ending_in_year": (_units_cpp_ending_in_year, "cp_plans"),
+    "cpp_in_year": (_units_cpp_in_year, "cp_plans"),
+    "assessment_factors": (_units_assessment_factors, "assessments"),
 }
 
 
 def unit_records(
-    data: Any, unit_set: str, census_year: int, definitions: Definitions | None = None
+    data: Any,
+    unit_set: str,
+    census_year: int,
+    definitions: Definitions | None = None,
+    basis: str = AS_RETURNED,
 ) -> pl.DataFrame:
     """The records a unit set counts for census year ``Y`` (for checks and drill-down).
 
-    Contains pseudonymised ``child_id``: analysis use only, never for publication.
+    ``basis`` as in :func:`compute_indicators`. Contains pseudonymised ``child_id``: analysis
+    use only, never for publication.
     """
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     defs = definitions or load_definitions()
-    inp = prepare_inputs(data, defs)
+    if basis == REVISED:
+        inp = prepare_inputs(data, defs)
+    else:
+        inp = inputs_as_returned(data, census_year, defs)
     func, needs = UNIT_SETS[unit_set]
     if needs is not None and getattr(inp, needs) is None:
         raise ValueError(f"unit set {unit_set!r} needs the {needs!r} table")
@@ -976,9 +1257,13 @@ def _aggregate(
         frame = frame.filter(pl.col(m.filter))
     frame = frame.with_columns(pl.col(breakdown).cast(pl.String).alias("breakdown_level"))
     group = [key_col, "breakdown_level"]
-    if m.kind in ("count", "rate", "share"):
+    dens: pl.DataFrame | None = None
+    if m.kind in ("count", "rate", "share", "multi_share"):
         n = pl.struct("la_code", m.count_distinct).n_unique() if m.count_distinct else pl.len()
         agg = frame.group_by(group).agg(n.cast(pl.Float64).alias("numerator"))
+        if m.kind == "multi_share":
+            # multi-response: the base is the distinct units with any level (not the level sum)
+            dens = frame.group_by(key_col).agg(n.cast(pl.Float64).alias("denominator"))
     elif m.kind == "percent":
         agg = frame.group_by(group).agg(
             pl.col(m.numerator).fill_null(False).sum().cast(pl.Float64).alias("numerator"),
@@ -1003,6 +1288,14 @@ def _aggregate(
         out = out.with_columns(
             pl.lit(None, pl.Float64).alias("denominator"), pl.col("numerator").alias("value")
         )
+    elif m.kind == "multi_share":
+        assert dens is not None
+        out = (
+            out.with_columns(pl.col("numerator").fill_null(0.0))
+            .join(dens, on=key_col, how="left")
+            .with_columns(pl.col("denominator").fill_null(0.0))
+        )
+        out = out.with_columns(_pct("numerator", "denominator").alias("value"))
     elif m.kind == "share":
         out = out.with_columns(pl.col("numerator").fill_null(0.0)).with_columns(
             pl.col("numerator").sum().over(key_col).alias("denominator")
@@ -1234,8 +1527,15 @@ def compute_indicators(
     families: Sequence[str] | None = None,
     regions: Mapping[str, str] | pl.DataFrame | None = None,
     definitions: Definitions | None = None,
+    basis: str = AS_RETURNED,
 ) -> pl.DataFrame:
     """All official measures (or the ``measures``/``families`` chosen) for census year(s) ``Y``.
+
+    ``basis="as_returned"`` (the default, as DfE publishes) computes year ``Y`` from the year-Y
+    return alone (:func:`inputs_as_returned`): loading later returns never changes it.
+    ``basis="revised"`` uses the returns merged across all loaded years (latest return wins:
+    later closures, corrections and characteristics apply to earlier years). Every row carries
+    the basis in the ``basis`` column.
 
     ``geography`` picks levels from ``national``, ``regional`` and ``la``. Regions come from
     ``regions`` (LA code → region code, as a mapping or a frame with ``la_code, region_code``),
@@ -1244,8 +1544,9 @@ def compute_indicators(
     Regional rows with a warning. LA rows carry their region code whenever one is known.
     Returns the tidy frame described in the module docstring.
     """
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
     defs = definitions or load_definitions()
-    inp = prepare_inputs(store_or_frames, defs)
     chosen = list(defs.measures)
     if families is not None:
         unknown = set(families) - set(defs.families)
@@ -1258,11 +1559,19 @@ def compute_indicators(
     years = [census_year] if isinstance(census_year, int) else list(census_year)
     region_of = _region_map(regions)
     parts: list[pl.DataFrame] = []
-    for y in years:
-        parts.extend(_compute_year(inp, int(y), chosen, geography, region_of, defs))
+    if basis == REVISED:
+        inp = prepare_inputs(store_or_frames, defs)
+        for y in years:
+            parts.extend(_compute_year(inp, int(y), chosen, geography, region_of, defs))
+    else:
+        returns = return_frames(store_or_frames).up_to(max(int(y) for y in years))
+        for y in years:
+            inp_y = inputs_as_returned(returns, int(y), defs)
+            parts.extend(_compute_year(inp_y, int(y), chosen, geography, region_of, defs))
     if not parts:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    return _order(pl.concat(parts, how="vertical"), defs).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
+    out = pl.concat(parts, how="vertical").with_columns(pl.lit(basis).alias("basis"))
+    return _order(out, defs).cast(OUTPUT_SCHEMA)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1398,3 +1707,33 @@ def cpp_ending(
 ) -> pl.DataFrame:
     """CP plans ending (count, rate) by length of plan (<=3m, 3-6m, 6-12m, 1-2y, 2y+)."""
     return _family("cpp_ending", data, census_year, geography, **kw)
+
+
+def assessed_not_in_need(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Referrals assessed, child not in need (count and % of referrals)."""
+    return _family("assessed_not_in_need", data, census_year, geography, **kw)
+
+
+def assessment_factors(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Episodes with each factor identified at the end of assessment (count, % multi-response)."""
+    return _family("assessment_factors", data, census_year, geography, **kw)
+
+
+def cpp_during_year(
+    data: Any,
+    census_year: int | Iterable[int],
+    geography: Sequence[str] = ("national", "la"),
+    **kw: Any,
+) -> pl.DataFrame:
+    """Children subject to a CP plan at any point in the year (count, rate)."""
+    return _family("cpp_during_year", data, census_year, geography, **kw)

@@ -557,7 +557,8 @@ def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
     """One row per geography, one column per total-breakdown measure, plus the SDC spec."""
     total = ind.filter(pl.col("breakdown") == "total")
     geo = ["census_year", "geographic_level", "region_code", "la_code"]
-    units = dict(total.select("measure", "unit").unique().iter_rows())
+    # in measure order (indicators.yaml), so the file's columns never depend on hashing
+    units = dict(total.select("measure", "unit").unique(maintain_order=True).iter_rows())
     wide = total.pivot(on="measure", index=geo, values="value", aggregate_function="first")
     counts = [m for m, u in units.items() if u == "count"]
     rates: dict[str, str] = {}
@@ -669,8 +670,49 @@ def _role(unit: str) -> str:
     return {"rate_per_10000": "rate", "percent": "percentage"}.get(unit, "value")
 
 
+#: label suffix of every indicator in files computed on the revised basis
+REVISED_LABEL = "revised: later returns applied"
+
+
+def _declared_dp(column: str, unit: str) -> int:
+    """Decimal places of a published column: the measure's ``dp`` in indicators.yaml if the
+    column is a measure, else by unit (counts 0, rates and percentages 1)."""
+    from cinresearch.indicators import load_definitions
+
+    try:
+        return load_definitions().measure(column).dp
+    except KeyError:
+        return _DP.get(unit, 0)
+
+
+def _to_declared_dp(
+    protected: pl.DataFrame, unrounded: pl.DataFrame, dp: Mapping[str, int], decimals: int
+) -> pl.DataFrame:
+    """Re-display numeric cells of rate-like columns (not counts, which disclosure control
+    rounds) whose declared ``dp`` differs from the SDC's ``decimals`` (quantiles: whole working
+    days), rounded half up from the unrounded value.
+    Symbols set by disclosure control are kept; rows are in the same order in both frames."""
+    from cinresearch.disclosure import format_rate
+
+    for col, places in dp.items():
+        if places == decimals:
+            continue
+        shown = protected[col]
+        number = shown.cast(pl.Float64, strict=False).is_not_null()
+        redone = pl.select(format_rate(pl.lit(unrounded[col]), decimals=places)).to_series()
+        protected = protected.with_columns(
+            pl.when(pl.lit(number)).then(pl.lit(redone)).otherwise(pl.lit(shown)).alias(col)
+        )
+    return protected
+
+
 def _publish(
-    frame: pl.DataFrame, path: Path, filters: list[str], meta: dict[str, Any], threshold: int
+    frame: pl.DataFrame,
+    path: Path,
+    filters: list[str],
+    meta: dict[str, Any],
+    threshold: int,
+    basis: str = "as_returned",
 ) -> str:
     from cinresearch.disclosure import SdcSpec, apply_publication_sdc
 
@@ -696,8 +738,12 @@ def _publish(
     )
     protected = apply_publication_sdc(ees, spec)
     units = {c: _UNIT.get(meta["units"].get(c, "count"), "") for c in indicators}
-    dp = {c: _DP.get(meta["units"].get(c, "count"), 0) for c in indicators}
+    dp = {c: _declared_dp(c, meta["units"].get(c, "count")) for c in indicators}
+    shown_as_rates = {c: dp[c] for c in indicators if c in spec.rates or c in spec.percentages}
+    protected = _to_declared_dp(protected, ees, shown_as_rates, spec.decimals)
     labels = {c: _INDICATOR_LABELS.get(c, _humanise(c)) for c in indicators}
+    if basis == "revised":
+        labels = {c: f"{label} ({REVISED_LABEL})" for c, label in labels.items()}
     write_ees_csv(
         protected, path, filters=filters, indicators=indicators, labels=labels, units=units, dp=dp
     )
@@ -705,13 +751,23 @@ def _publish(
 
 
 def write_indicator_tables(
-    store: Any, census_year: int, out_dir: str | Path, *, suppression_threshold: int = 5
+    store: Any,
+    census_year: int,
+    out_dir: str | Path,
+    *,
+    suppression_threshold: int = 5,
+    basis: str = "as_returned",
 ) -> list[str]:
     """Official measures for ``census_year`` as EES CSVs (+ ``.meta.csv``) after disclosure control.
 
     Writes ``cin_headline_measures.csv`` (one row per geography, every total measure) and one
     file per measure and breakdown (e.g. ``cin_at_31_march_by_age_band.csv``) with a ``Total``
     level, so secondary suppression protects each breakdown against its total. Returns file names.
+
+    ``basis="as_returned"`` (default, as DfE) counts the year from its own return, so the files
+    do not change when later returns are loaded; ``basis="revised"`` applies later returns and
+    every indicator label in the ``.meta.csv`` files says so (:data:`REVISED_LABEL`). Indicators
+    are written with the decimal places declared in ``data_contracts/indicators.yaml``.
     """
     import warnings
 
@@ -723,15 +779,26 @@ def write_indicator_tables(
         warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
         # LAs without a known region simply get no Regional rows
         warnings.filterwarnings("ignore", message="regional indicators requested")
-        ind = compute_indicators(store, census_year, geography=("national", "regional", "la"))
+        ind = compute_indicators(
+            store, census_year, geography=("national", "regional", "la"), basis=basis
+        )
         ind = ind.with_columns(pl.col("census_year").cast(pl.Int64))
         written = []
         headline, meta = _headline_frame(ind)
         written.append(
-            _publish(headline, out / "cin_headline_measures.csv", [], meta, suppression_threshold)
+            _publish(
+                headline,
+                out / "cin_headline_measures.csv",
+                [],
+                meta,
+                suppression_threshold,
+                basis,
+            )
         )
         for stem, breakdown, frame, meta in _breakdown_frames(ind):
             written.append(
-                _publish(frame, out / f"{stem}.csv", [breakdown], meta, suppression_threshold)
+                _publish(
+                    frame, out / f"{stem}.csv", [breakdown], meta, suppression_threshold, basis
+                )
             )
     return written

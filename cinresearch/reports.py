@@ -182,7 +182,11 @@ def run_notebook(
 
 
 def _index_html(
-    year: int, runs: list[NotebookRun], la_runs: dict[str, list[NotebookRun]], data_files: list[str]
+    year: int,
+    runs: list[NotebookRun],
+    la_runs: dict[str, list[NotebookRun]],
+    data_files: list[str],
+    basis: str = "as_returned",
 ) -> str:
     def items(runs: list[NotebookRun], prefix: str = "") -> str:
         return "\n".join(
@@ -207,6 +211,13 @@ def _index_html(
             f"<ul>{data_items}</ul>"
         )
     label = f"{year - 1}-{str(year)[-2:]}"
+    basis_text = (
+        "Official figures are <strong>revised</strong>: later returns are applied to earlier "
+        "years, so they differ from DfE's published figures."
+        if basis == "revised"
+        else "Official figures are as returned: each census year is counted from that "
+        "year's own return, as DfE publishes them."
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Children in need — annual report {label}</title>
@@ -219,6 +230,7 @@ a {{ color: #1d70b8; }} li {{ margin: .3em 0; }} .meta {{ color: #505a5f; font-s
 <p>Census year ending 31 March {year}. Figures are produced from child-level data by the
 cinresearch toolkit; published tables pass statistical disclosure control (small counts
 suppressed as <code>c</code>; national totals rounded to the nearest 10).</p>
+<p>{basis_text}</p>
 <h2>Chapters</h2><ul>{items(runs)}</ul>
 {la_section}
 {data_section}
@@ -239,11 +251,19 @@ def build_report(
     notebook_dir: Path = NOTEBOOK_DIR,
     progress: bool = True,
     extra_parameters: dict[str, Any] | None = None,
+    indicator_basis: str = "as_returned",
 ) -> Path:
     """Run the report notebooks for census ``year`` and write ``out/index.html``; returns its path.
 
     ``las``: LA codes for benchmarking packs (``["all"]`` = every LA in the store).
+    ``indicator_basis``: how official figures are counted — ``as_returned`` (default: each year
+    from its own return, as DfE) or ``revised`` (later returns applied; labelled "revised" in
+    the index, the notebooks that declare the parameter and the open-data metadata).
     """
+    from cinresearch.indicators import BASES
+
+    if indicator_basis not in BASES:
+        raise ReportError(f"indicator_basis must be one of {BASES}, got {indicator_basis!r}")
     from cinresearch.store import Store
 
     store_path = Path(store).resolve()
@@ -264,27 +284,40 @@ def build_report(
     la_codes = list(las)
     if la_codes == ["all"]:
         la_codes = sorted({r.la_code for r in st.inputs() if r.la_code and r.kind == "cin_xml"})
+
+    def params(name: str, code: str) -> dict[str, Any]:
+        extra = (
+            {"indicator_basis": indicator_basis}
+            if _declares(notebook_dir, name, "indicator_basis")
+            else {}
+        )
+        return {**base, **extra, "la_code": code}
+
     jobs: list[tuple[str, Path, dict[str, Any], str | None]] = [
-        (name, out_dir, {**base, "la_code": "ENG"}, None) for name in notebooks
+        (name, out_dir, params(name, "ENG"), None) for name in notebooks
     ]
     for code in la_codes:
         for name in LA_NOTEBOOKS:
-            jobs.append((name, out_dir / f"la_{code}", {**base, "la_code": code}, code))
+            jobs.append((name, out_dir / f"la_{code}", params(name, code), code))
     runs: list[NotebookRun] = []
     la_runs: dict[str, list[NotebookRun]] = {}
     with _Progress(progress, len(jobs) + 1) as advance:
-        data_files = write_publication_tables(st, year, out_dir / "data", suppression_threshold)
+        data_files = write_publication_tables(
+            st, year, out_dir / "data", suppression_threshold, basis=indicator_basis
+        )
         advance("publication tables")
         for name, target, params, code in jobs:
             run = run_notebook(name, target, params, notebook_dir=notebook_dir)
             (la_runs.setdefault(code, []) if code else runs).append(run)
             advance(f"{name}" + (f" (LA {code})" if code else ""))
     index = out_dir / "index.html"
-    index.write_text(_index_html(year, runs, la_runs, data_files), encoding="utf-8")
+    index.write_text(
+        _index_html(year, runs, la_runs, data_files, indicator_basis), encoding="utf-8"
+    )
     manifest = {
         "report": "cinresearch annual report",
         "census_year": year,
-        "parameters": base,
+        "parameters": {**base, "indicator_basis": indicator_basis},
         "las": la_codes,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -312,15 +345,37 @@ def build_report(
 
 
 def write_publication_tables(
-    store: Any, year: int, out_dir: Path, suppression_threshold: int = 5
+    store: Any,
+    year: int,
+    out_dir: Path,
+    suppression_threshold: int = 5,
+    basis: str = "as_returned",
 ) -> list[str]:
-    """EES-layout CSVs (with .meta.csv) of the official measures, after disclosure control."""
+    """EES-layout CSVs (with .meta.csv) of the official measures, after disclosure control.
+
+    ``basis``: ``as_returned`` (each year from its own return, as DfE) or ``revised``.
+    """
     try:
         from cinresearch.publication import write_indicator_tables
     except ImportError:  # publication layer not available
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_indicator_tables(store, year, out_dir, suppression_threshold=suppression_threshold)
+    return write_indicator_tables(
+        store, year, out_dir, suppression_threshold=suppression_threshold, basis=basis
+    )
+
+
+def _declares(notebook_dir: Path, name: str, parameter: str) -> bool:
+    """Whether the notebook's ``parameters`` cell assigns ``parameter``."""
+    import re
+
+    import nbformat
+
+    nb = nbformat.read(notebook_dir / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return re.search(rf"^{parameter}\s*=", cell.source, flags=re.MULTILINE) is not None
+    return False
 
 
 class _Progress:

@@ -200,7 +200,11 @@ def test_rereferral_leap_years(previous, referral, expected):
     )
     y = int(referral[:4]) + (1 if int(referral[5:7]) >= 4 else 0)
     out = ind.compute_indicators(
-        {"episodes": episodes}, y, ("la",), measures=["re_referrals_within_12_months"]
+        {"episodes": episodes},
+        y,
+        ("la",),
+        measures=["re_referrals_within_12_months"],
+        basis="revised",  # a hand-made episodes frame has no returns to count from
     )
     assert get(out, "re_referrals_within_12_months", "901") == (1 if expected else 0)
 
@@ -587,8 +591,12 @@ def test_same_result_from_journey_tables(frames, y2019):
             "population": frames["population"],
         },
         2019,
+        basis="revised",
     )
-    assert out.equals(y2019)
+    assert out.equals(ind.compute_indicators(frames, 2019, basis="revised"))
+    # 2019 is the last return in the fixture: revised and as-returned agree on every value.
+    assert out.drop("basis").equals(y2019.drop("basis"))
+    assert set(y2019["basis"]) == {"as_returned"} and set(out["basis"]) == {"revised"}
 
 
 def test_definitions_are_consistent():
@@ -599,23 +607,26 @@ def test_definitions_are_consistent():
     for m in defs.measures:
         assert m.definition and m.source, m.id
         assert (m.unit == "rate_per_10000") == (m.kind == "rate"), m.id
-        assert (m.unit == "percent") == (m.kind in ("percent", "share")), m.id
-        assert m.dp == (1 if m.kind in ("rate", "percent", "share") else 0), m.id
+        assert (m.unit == "percent") == (m.kind in ("percent", "share", "multi_share")), m.id
+        assert m.dp == (1 if m.kind in ("rate", "percent", "share", "multi_share") else 0), m.id
         for flag in (m.filter, m.numerator):
             assert flag is None or flag.isidentifier()
     assert defs.families == [
         "referrals",
         "re_referrals",
         "referrals_nfa",
+        "assessed_not_in_need",
         "children_in_need_at_31_march",
         "episodes_in_year",
         "closure_reasons",
         "assessments",
+        "assessment_factors",
         "section47",
         "icpcs",
         "cpp_starting",
         "cpp_at_31_march",
         "cpp_ending",
+        "cpp_during_year",
     ]
 
 

@@ -162,7 +162,7 @@ def pipeline(tables: dict[str, pl.LazyFrame], cla: pl.DataFrame | None = None):
     merged, audit = merge_returns(tables)
     kids = build_children_longitudinal(tables["children"], tables["disabilities"])
     cla_lf = None if cla is None else cla.lazy()
-    episodes = build_episodes(merged, kids, cla_lf)
+    episodes = build_episodes(merged, kids, cla_lf, children_returns=tables["children"])
     events = build_events(merged, cla=cla_lf, children_longitudinal=kids)
     return {
         "merged": {t: lf.collect() for t, lf in merged.items()},

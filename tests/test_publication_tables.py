@@ -55,3 +55,24 @@ def test_small_counts_suppressed_and_national_counts_rounded(written) -> None:
             values = national.filter(~national.is_in(list(SYMBOLS))).cast(pl.Int64)
             assert (values % 10 == 0).all(), (name, column)
     assert saw_suppression, "the tiny fixture must trigger suppression somewhere"
+
+
+def decimals_match_metadata(out: Path, name: str) -> dict[str, int]:
+    """Assert every numeric cell of ``name`` has exactly its indicator_dp decimals
+    (``0`` is the GSS true-zero symbol); returns column -> number of numeric cells."""
+    data = pl.read_csv(out / name, infer_schema_length=0)
+    meta = pl.read_csv(out / name.replace(".csv", ".meta.csv"), infer_schema_length=0)
+    seen = {}
+    indicators = meta.filter(pl.col("col_type") == "Indicator")
+    for column, dp in indicators.select("col_name", "indicator_dp").iter_rows():
+        cells = data[column].filter(~data[column].is_in([*SYMBOLS, "0"]))
+        decimals = cells.str.split(".").list.get(1, null_on_oob=True).str.len_chars()
+        assert (decimals.fill_null(0) == int(dp)).all(), (name, column, dp)
+        seen[column] = cells.len()
+    return seen
+
+
+def test_written_decimal_places_match_the_metadata(written) -> None:
+    out, files = written
+    for name in files:
+        decimals_match_metadata(out, name)

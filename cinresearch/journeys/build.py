@@ -252,7 +252,12 @@ def build_journeys(
 
     cla = merged.get("cla_episodes")
     with stage("episodes"):
-        episodes = _write(store, report, "episodes", _collect(build_episodes(merged, kids, cla)))
+        episodes = _write(
+            store,
+            report,
+            "episodes",
+            _collect(build_episodes(merged, kids, cla, children_returns=loaded["children"])),
+        )
 
     with stage("events"):
         moves = _collect(la_moves(merged["referrals"], kids)).lazy()

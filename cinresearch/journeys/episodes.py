@@ -4,9 +4,16 @@ Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished
 ``overlaps_previous`` from :mod:`cinresearch.journeys.dedup`):
 
 * **age_at_referral** — completed years from birth to referral (a 29 February birthday is reached
-  on 1 March in non-leap years); null when unborn. **age_band**: ``unborn`` when the referral is
-  before the birth date, or there is no birth date but an expected birth date; then under 1,
-  1-4, 5-9, 10-15, 16+ (:data:`cinresearch.codes.AGE_BANDS`); null when no date is known.
+  on 1 March in non-leap years); null when unborn or no birth date is recorded. **age_band**:
+  ``unborn`` when the referral is before the birth date, or there is no birth date and the
+  referral is before the expected birth date; then under 1, 1-4, 5-9, 10-15, 16+
+  (:data:`cinresearch.codes.AGE_BANDS`); null when no date is known. A child with no birth date
+  whose expected birth date has passed is aged from the expected date (:func:`age_band_expr`).
+* **disabled_at_referral** — disability as recorded at the time: from the child's return for the
+  census year in which the referral falls; if the LA's data has no such return for the child,
+  the nearest earlier return; failing that, the nearest later one (:func:`disabled_at_referral`).
+  ``disabled`` (latest return) is kept for description; use ``disabled_at_referral`` for
+  referral-time covariates, which must not look ahead.
 * **first_assessment_working_days** — working days after the first assessment's start up to and
   including its authorisation (:func:`cinresearch.workdays.working_days_between`); null while
   not authorised.
@@ -94,6 +101,7 @@ EPISODE_COLUMNS = [
     "death_date",
     "disabled",
     "disability_types",
+    "disabled_at_referral",
     "age_at_referral",
     "age_band",
     "n_assessments",
@@ -133,9 +141,20 @@ def age_in_years(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
 def age_band_expr(
     age: pl.Expr, birth_date: pl.Expr, expected_birth_date: pl.Expr, referral_date: pl.Expr
 ) -> pl.Expr:
-    """Age band at referral (:data:`AGE_BANDS`); null when neither birth date is known."""
+    """Age band on a date (:data:`AGE_BANDS`); null when neither birth date is known.
+
+    ``age`` is the completed age from ``birth_date``. The one rule for a child with **no birth
+    date whose expected birth date has passed** (unborn at referral, birth not yet recorded):
+    the child is taken as born on the expected date, so is aged from it (``under 1`` for the
+    first year, then 1-4, ...); before the expected date the child is ``unborn``. A recorded
+    birth date always wins over the expected one.
+    """
+    expected_only = birth_date.is_null() & expected_birth_date.is_not_null()
     unborn = (birth_date.is_not_null() & (referral_date < birth_date)) | (
-        birth_date.is_null() & expected_birth_date.is_not_null()
+        expected_only & (referral_date < expected_birth_date)
+    )
+    age = (
+        pl.when(expected_only).then(age_in_years(expected_birth_date, referral_date)).otherwise(age)
     )
     return (
         pl.when(unborn)
@@ -166,6 +185,32 @@ def rereferral_12m_expr(
 ) -> pl.Expr:
     """Re-referral within 12 months (see module docstring for the boundary rule); False if none."""
     return (previous_referral_date >= referral_date.dt.offset_by("-1y")).fill_null(False)
+
+
+def disabled_at_referral(episodes: pl.LazyFrame, children: pl.LazyFrame) -> pl.LazyFrame:
+    """``episode_id, disabled_at_referral``: disability as recorded when the referral was made.
+
+    ``children`` is the loaded ``children`` table (one row per child per return, with
+    ``census_year`` and ``disabled``). The return used for an episode is, in order: the return
+    of the census year in which the referral date falls; else the nearest earlier return of the
+    child in the LA; else the nearest later one. Episodes of a child in no return get null. A
+    child twice in one return counts as disabled if either row says so.
+    """
+    referral_year = census_year_of(pl.col("referral_date"))
+    per_return = (
+        children.select(*CHILD_KEY, pl.col("census_year").cast(pl.Int32), "disabled")
+        .group_by([*CHILD_KEY, "census_year"])
+        .agg(pl.col("disabled").max())
+    )
+    gap = pl.col("census_year") - pl.col("_referral_year")
+    priority = pl.when(gap == 0).then(0).when(gap < 0).then(-gap).otherwise(1_000 + gap)
+    return (
+        episodes.select("episode_id", *CHILD_KEY, referral_year.alias("_referral_year"))
+        .join(per_return, on=CHILD_KEY, how="inner")
+        .with_columns(priority.alias("_priority"))
+        .group_by("episode_id")
+        .agg(pl.col("disabled").sort_by("_priority").first().alias("disabled_at_referral"))
+    )
 
 
 def _empty_like(frame: pl.LazyFrame | None, schema: Mapping[str, pl.DataType]) -> pl.LazyFrame:
@@ -264,11 +309,13 @@ def build_episodes(
     merged: Mapping[str, pl.LazyFrame],
     children_longitudinal: pl.LazyFrame,
     cla: pl.LazyFrame | None = None,
+    children_returns: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The ``episodes`` table from merged returns (:func:`merge_returns`) and child characteristics.
 
     ``cla`` is ``cla_episodes``, raw or merged; without it ``entered_care_date`` is null.
-    Sorted by la_code, child_id, referral_date.
+    ``children_returns`` is the loaded ``children`` table (every return); without it
+    ``disabled_at_referral`` is null. Sorted by la_code, child_id, referral_date.
     """
     ref = merged["referrals"]
     for summary in _nested_summaries(merged):
@@ -286,6 +333,10 @@ def build_episodes(
         "disability_types",
     )
     ref = ref.join(kids, on=CHILD_KEY, how="left")
+    if children_returns is not None:
+        ref = ref.join(disabled_at_referral(ref, children_returns), on="episode_id", how="left")
+    else:
+        ref = ref.with_columns(disabled_at_referral=pl.lit(None, dtype=pl.Boolean))
     if cla is not None:
         ref = ref.join(entered_care_dates(ref, cla), on="episode_id", how="left")
     else:
