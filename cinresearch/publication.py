@@ -563,6 +563,7 @@ def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
     rates: dict[str, str] = {}
     percentages: dict[str, str] = {}
     extra: dict[str, pl.DataFrame] = {}
+    quantities = {c: c for c in counts}  # the figure each count column is (shared margins)
     for measure, unit in units.items():
         if unit == "count":
             continue
@@ -575,12 +576,13 @@ def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
             extra[numerator] = total.filter(pl.col("measure") == measure).select(
                 *geo, pl.col(source).alias(numerator)
             )
+            quantities[numerator] = f"{measure}::{source}"
         (percentages if unit == "percent" else rates)[measure] = numerator
     for frame in extra.values():
         wide = wide.join(frame, on=geo, how="left", nulls_equal=True)
     spec = {"counts": tuple(counts + list(extra)), "rates": rates, "percentages": percentages}
     column_units = {**units, **dict.fromkeys(extra, "count")}
-    return wide, {"spec": spec, "units": column_units}
+    return wide, {"spec": spec, "units": column_units, "quantities": quantities}
 
 
 def _matching_count(
@@ -646,7 +648,8 @@ def _breakdown_frames(ind: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame, d
                 spec["percentages"]["percentage"] = "number"
                 col_units["percentage"] = "percent"
             name = stem if f"_by_{breakdown}" in stem else f"{stem}_by_{breakdown}"
-            out.append((name, breakdown, frame, {"spec": spec, "units": col_units}))
+            meta = {"spec": spec, "units": col_units, "quantities": {"number": roles["number"]}}
+            out.append((name, breakdown, frame, meta))
     return out
 
 
@@ -669,13 +672,24 @@ def _role(unit: str) -> str:
     return {"rate_per_10000": "rate", "percent": "percentage"}.get(unit, "value")
 
 
-def _publish(
-    frame: pl.DataFrame, path: Path, filters: list[str], meta: dict[str, Any], threshold: int
-) -> str:
-    from cinresearch.disclosure import SdcSpec, apply_publication_sdc
+def _prepare(
+    frame: pl.DataFrame, name: str, filters: list[str], meta: dict[str, Any], threshold: int
+) -> tuple[Any, dict[str, Any]]:
+    """An EES frame (numbers, before disclosure control) and how to write it."""
+    from cinresearch.disclosure import PublishedTable, SdcSpec
 
-    spec = SdcSpec.from_mapping({**meta["spec"], "filters": tuple(filters), "threshold": threshold})
-    indicators = [c for c in frame.columns if c in spec.indicator_columns()]
+    indicators = [c for c in frame.columns if c in _spec_indicators(meta)]
+    proportional = tuple(
+        c for c in indicators if meta["units"].get(c) in ("rate_per_10000", "percent")
+    )
+    spec = SdcSpec.from_mapping(
+        {
+            **meta["spec"],
+            "filters": tuple(filters),
+            "threshold": threshold,
+            "proportional": proportional,
+        }
+    )
     frame = frame.sort(
         pl.col("geographic_level").replace_strict(
             {lv: i for i, lv in enumerate(_LEVELS)}, default=9
@@ -694,44 +708,76 @@ def _publish(
         filters=filters,
         indicators=indicators,
     )
-    protected = apply_publication_sdc(ees, spec)
+    table = PublishedTable(name, ees, spec, dict(meta.get("quantities", {})))
     units = {c: _UNIT.get(meta["units"].get(c, "count"), "") for c in indicators}
     dp = {c: _DP.get(meta["units"].get(c, "count"), 0) for c in indicators}
     labels = {c: _INDICATOR_LABELS.get(c, _humanise(c)) for c in indicators}
-    write_ees_csv(
-        protected, path, filters=filters, indicators=indicators, labels=labels, units=units, dp=dp
-    )
-    return path.name
+    return table, {
+        "filters": filters,
+        "indicators": indicators,
+        "labels": labels,
+        "units": units,
+        "dp": dp,
+    }
 
 
-def write_indicator_tables(
-    store: Any, census_year: int, out_dir: str | Path, *, suppression_threshold: int = 5
-) -> list[str]:
-    """Official measures for ``census_year`` as EES CSVs (+ ``.meta.csv``) after disclosure control.
+def _spec_indicators(meta: dict[str, Any]) -> set[str]:
+    spec = meta["spec"]
+    return {*spec["counts"], *spec["rates"], *spec["percentages"]}
 
-    Writes ``cin_headline_measures.csv`` (one row per geography, every total measure) and one
-    file per measure and breakdown (e.g. ``cin_at_31_march_by_age_band.csv``) with a ``Total``
-    level, so secondary suppression protects each breakdown against its total. Returns file names.
-    """
+
+def publication_tables(
+    store: Any, census_year: int, *, suppression_threshold: int = 5
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Every table of the official-measures publication as (PublishedTable, write options),
+    with true values (before disclosure control); file name = ``table.name + ".csv"``."""
     import warnings
 
     from cinresearch.indicators import compute_indicators
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
         # LAs without a known region simply get no Regional rows
         warnings.filterwarnings("ignore", message="regional indicators requested")
         ind = compute_indicators(store, census_year, geography=("national", "regional", "la"))
         ind = ind.with_columns(pl.col("census_year").cast(pl.Int64))
-        written = []
         headline, meta = _headline_frame(ind)
-        written.append(
-            _publish(headline, out / "cin_headline_measures.csv", [], meta, suppression_threshold)
-        )
+        tables = [_prepare(headline, "cin_headline_measures", [], meta, suppression_threshold)]
         for stem, breakdown, frame, meta in _breakdown_frames(ind):
-            written.append(
-                _publish(frame, out / f"{stem}.csv", [breakdown], meta, suppression_threshold)
-            )
+            tables.append(_prepare(frame, stem, [breakdown], meta, suppression_threshold))
+    return tables
+
+
+def write_indicator_tables(
+    store: Any,
+    census_year: int,
+    out_dir: str | Path,
+    *,
+    suppression_threshold: int = 5,
+    disclosure_options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Official measures for ``census_year`` as EES CSVs (+ ``.meta.csv``) after disclosure control.
+
+    Writes ``cin_headline_measures.csv`` (one row per geography, every total measure) and one
+    file per measure and breakdown (e.g. ``cin_at_31_march_by_age_band.csv``) with a ``Total``
+    level. Disclosure control runs once over all files together
+    (:func:`cinresearch.disclosure.protect_publication`, see docs/disclosure.md), so a figure
+    shared by two files is suppressed in both and no suppressed cell can be worked out from
+    the other files or geographies. ``disclosure_options`` are passed on to it. Returns names.
+    """
+    import warnings
+
+    from cinresearch.disclosure import protect_publication
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = publication_tables(store, census_year, suppression_threshold=suppression_threshold)
+    protected = protect_publication([t for t, _ in tables], **dict(disclosure_options or {}))
+    written = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownLACodeWarning)
+        for table, options in tables:
+            path = out / f"{table.name}.csv"
+            write_ees_csv(protected[table.name], path, **options)
+            written.append(path.name)
     return written
