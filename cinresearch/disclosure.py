@@ -377,8 +377,8 @@ def _secondary(
 
     def pick(candidates: np.ndarray) -> int | None:
         candidates = candidates[~hidden[candidates]]
-        nonzero = candidates[safe_values[candidates] > 0]
-        pool = nonzero if nonzero.size else candidates
+        # never a zero: zeros are published as 0, so a reader may take every c as >= 1
+        pool = candidates[safe_values[candidates] > 0]
         return int(_smallest(pool, safe_values)[0]) if pool.size else None
 
     changed = True
@@ -409,9 +409,10 @@ def _secondary(
             [
                 _smallest(open_cells[in_line[open_cells] & (safe_values[open_cells] > 0)], values),
                 _smallest(open_cells[~in_line[open_cells] & (safe_values[open_cells] > 0)], values),
-                _smallest(open_cells[safe_values[open_cells] <= 0], values),
             ]
         )
+        if ordered.size == 0:
+            return supp  # only zeros left, and hiding a zero would not hide anything
         chosen = int(ordered[0])
         for cell in ordered:
             trial = hidden.copy()
@@ -1065,8 +1066,8 @@ def _protect_hidden(
 
 
 def _hidden_interval(value: float) -> tuple[float, float]:
-    """A suppressed cell: a reader knows it is not 0 (zeros are published; the engine hides a
-    zero only when nothing else can protect a cell, and then assumes only >= 0)."""
+    """A suppressed cell: a reader knows it is not 0 (zeros are published as 0 and secondary
+    suppression never picks a zero)."""
     return (1.0 if value > 0 else 0.0), float(_UNBOUNDED)
 
 
@@ -1125,7 +1126,7 @@ def _candidates(system: CellSystem, target: int, hidden: np.ndarray, reg: _Regis
     near: set[int] = set()
     for e in system.equations_of(target):
         interior, total = system.equations[e]
-        near |= {v for v in (*interior, total) if not hidden[v]}
+        near |= {v for v in (*interior, total) if not hidden[v] and values[v] > 0}
     if near:
         return ordered(near)
     linked, _ = system._component(target)
@@ -1133,7 +1134,7 @@ def _candidates(system: CellSystem, target: int, hidden: np.ndarray, reg: _Regis
     for c in linked:
         for e in system.equations_of(c):
             interior, total = system.equations[e]
-            far |= {v for v in (*interior, total) if not hidden[v]}
+            far |= {v for v in (*interior, total) if not hidden[v] and values[v] > 0}
     return ordered(far)
 
 

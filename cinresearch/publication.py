@@ -745,7 +745,19 @@ def publication_tables(
         tables = [_prepare(headline, "cin_headline_measures", [], meta, suppression_threshold)]
         for stem, breakdown, frame, meta in _breakdown_frames(ind):
             tables.append(_prepare(frame, stem, [breakdown], meta, suppression_threshold))
+    _link_shared_totals(tables)
     return tables
+
+
+def _link_shared_totals(tables: list[tuple[Any, dict[str, Any]]]) -> None:
+    """``X_by_F``'s ``Total`` rows are the headline figure ``X`` (or ``X_number``) as a reader
+    sees it: name them so, and disclosure control treats equal cells as one figure."""
+    headline = tables[0][0].quantities
+    for table, _ in tables[1:]:
+        base = table.name.removesuffix(f"_by_{table.spec.filters[0]}")
+        shared = headline.get(base) or headline.get(f"{base}_number")
+        if shared:
+            table.quantities["number"] = shared
 
 
 def write_indicator_tables(
