@@ -76,6 +76,7 @@ __all__ = [
     "recoverable_cells",
     "round_half_up",
     "suppress_counts",
+    "table_suppression_flags",
 ]
 
 
@@ -525,6 +526,80 @@ def protect_table(
             symbols=symbols,
         ).alias("value_display")
     )
+
+
+# ----------------------------------------------------------------------------- displayed tables
+
+
+def table_suppression_flags(
+    frame: pl.DataFrame,
+    counts: Sequence[str],
+    needed: Sequence[str],
+    *,
+    threshold: int = 5,
+    filters: Sequence[str] = (),
+    by: Sequence[str] = (),
+    total_label: str = "Total",
+    rounding_base: int | None = None,
+    row_totals: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, pl.Series]:
+    """Suppression flags of a displayed table (report notebooks), one per column in ``needed``.
+
+    Primary suppression for every column; for ``counts`` secondary suppression along
+    ``filters`` margins (per ``by`` group) and along ``row_totals`` (``{total: [parts]}``,
+    columns that add up along each row). A table with ``rounding_base`` (England) gets no
+    secondary suppression: its counts are rounded.
+    """
+    secondary = rounding_base is None
+    flags: dict[str, pl.Series] = {}
+    for col in needed:
+        if filters and secondary and col in counts:
+            protected = protect_cells(
+                frame.select(*by, *filters, col),
+                col,
+                list(filters),
+                by=list(by),
+                threshold=threshold,
+                total_label=total_label,
+                suppressed_col="__supp",
+            )
+            flags[col] = protected["__supp"]
+        else:
+            flags[col] = frame.select(primary_suppression(col, threshold)).to_series()
+    for total, parts in (row_totals or {}).items() if secondary else ():
+        columns = [total, *parts]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"row_totals columns not in frame: {missing}")
+        if total_label in columns:
+            raise ValueError(f"a row_totals column cannot be named {total_label!r}")
+        keys = [*by, *filters] if filters else ["__r"]
+        long = (
+            frame.with_row_index("__r")
+            .select("__r", *[c for c in keys if c != "__r"], *columns)
+            .with_columns(pl.col(columns).cast(pl.Float64))
+            .unpivot(on=columns, index=list(dict.fromkeys(["__r", *keys])), variable_name="__col")
+            .with_columns(
+                pl.when(pl.col("__col") == total)
+                .then(pl.lit(total_label))
+                .otherwise(pl.col("__col"))
+                .alias("__dim")
+            )
+        )
+        dims = [*filters, "__dim"] if filters else ["__dim"]
+        protected = protect_cells(
+            long,
+            "value",
+            dims,
+            by=list(by) if filters else ["__r"],
+            threshold=threshold,
+            total_label=total_label,
+            suppressed_col="__supp",
+        )
+        for col in columns:
+            hit = protected.filter(pl.col("__col") == col).sort("__r")["__supp"]
+            flags[col] = flags[col] | hit if col in flags else hit
+    return flags
 
 
 # ----------------------------------------------------------------------------- publication spec
