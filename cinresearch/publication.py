@@ -7,8 +7,9 @@
 
 ``write_ees_csv`` checks a frame against the EES rules and writes ``<name>.csv`` and
 ``<name>.meta.csv`` (UTF-8, lower-case snake_case names, indicator cells never blank).
-Run tables through :func:`cinresearch.disclosure.apply_publication_sdc` first, so indicators are
-already rounded, suppressed and carry symbols.
+Run tables through disclosure control first (:func:`cinresearch.disclosure.protect_publication`
+for all files of a publication together, or ``apply_publication_sdc`` for a lone table), so
+indicators are already rounded, suppressed and carry symbols.
 
 Geography columns by level (conventions from ``data_contracts/publication.yaml``): National rows
 leave the region and LA columns empty; Regional rows fill ``region_code``/``region_name``; LA rows
@@ -731,8 +732,6 @@ def publication_tables(
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Every table of the official-measures publication as (PublishedTable, write options),
     with true values (before disclosure control); file name = ``table.name + ".csv"``."""
-    import warnings
-
     from cinresearch.indicators import compute_indicators
 
     with warnings.catch_warnings():
@@ -777,8 +776,6 @@ def write_indicator_tables(
     shared by two files is suppressed in both and no suppressed cell can be worked out from
     the other files or geographies. ``disclosure_options`` are passed on to it. Returns names.
     """
-    import warnings
-
     from cinresearch.disclosure import protect_publication
 
     out = Path(out_dir)
