@@ -668,8 +668,10 @@ def apply_publication_sdc(frame: pl.DataFrame, spec: SdcSpec | Mapping[str, Any]
     Counts (and every numerator/denominator) get primary suppression, and secondary suppression
     across the filter columns within each ``by`` group at unrounded (LA) levels; counts at
     ``rounded_levels`` (England, regions) are rounded half up to ``rounding_base``; rates and
-    percentages are shown to ``decimals`` places and suppressed with their numerator. Cells are
-    never blank: see :class:`Symbols`. Row and column order are kept.
+    percentages are shown to ``decimals`` places, recomputed at rounded levels from the rounded
+    counts, and suppressed with their numerator. Cells are never blank: see :class:`Symbols`.
+    Row and column order are kept. One table only: for a publication of several tables use
+    :func:`protect_publication`.
     """
     spec = spec if isinstance(spec, SdcSpec) else SdcSpec.from_mapping(spec)
     indicators = spec.indicator_columns()
@@ -739,8 +741,14 @@ def apply_publication_sdc(frame: pl.DataFrame, spec: SdcSpec | Mapping[str, Any]
                 complement = _numeric(pl.col(denominator)) - _numeric(pl.col(numerator))
                 small = (complement >= spec.min_count) & (complement <= spec.threshold)
                 supp = supp | small.fill_null(False)
+        value = pl.col(col).cast(pl.Float64, strict=False)
+        if spec.proportional is None or col in spec.proportional:
+            from_rounded = _from_rounded(
+                value, pl.col(numerator), col in spec.percentages, spec.rounding_base
+            )
+            value = pl.when(pl.col("__rounded")).then(from_rounded).otherwise(value)
         exprs.append(
-            format_rate(col, suppressed=supp, decimals=spec.decimals, symbols=symbols).alias(col)
+            format_rate(value, suppressed=supp, decimals=spec.decimals, symbols=symbols).alias(col)
         )
     out = work.with_columns(exprs)
     return out.select(frame.columns)
@@ -1336,7 +1344,7 @@ def _from_rounded(value: pl.Expr, numerator: pl.Expr, percentage: bool, base: in
     den_r = _half_up_expr(den, float(base), None)
     return (
         pl.when((num > 0) & (value > 0))
-        .then(pl.when(den_r > 0).then(100.0 * num_r / den_r).otherwise(float("nan")))
+        .then(pl.when(den_r > 0).then(100.0 * num_r / den_r).otherwise(value))
         .otherwise(value)
     )
 
