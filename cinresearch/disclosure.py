@@ -29,10 +29,14 @@ each one is a parameter:
   knows every suppressed cell is 1-5); use tau-argus for that. Null (not available) cells count as
   hidden; a cell missing from the frame is treated, conservatively, as a published zero.
 * **Rounding**: England and regional counts are rounded to the nearest 10, LA figures are not.
-  Rounded levels get primary suppression but no secondary suppression by default (the rounding
-  already stops recovery by subtraction).
-* **Rates and percentages** are shown to 1 decimal place; a rate/percentage whose numerator (or,
-  if given, denominator) count is suppressed is suppressed too.
+  Within one table (:func:`apply_publication_sdc`) rounded levels get primary suppression only.
+  Rounding alone does not stop recovery (a region's 10 allows 5..14; with its other LAs known a
+  suppressed LA cell can be pinned), so a publication of several tables goes through
+  :func:`protect_publication`: one interval audit over all files and levels, shared figures as
+  one cell, no region row for a region with one LA (see docs/disclosure.md).
+* **Rates and percentages** are shown to 1 decimal place, at rounded levels recomputed from the
+  rounded counts; a rate/percentage whose numerator (or, if given, denominator) count is
+  suppressed is suppressed too.
 * **Half-up rounding**: ties go away from zero (2.5 -> 3, 25 -> 30 at base 10, 0.05 -> 0.1 at
   1 dp), as in Excel/SAS ``ROUND``. Python's ``round``, numpy and polars round half to even, and
   binary floats store 0.05 or 1.005 slightly off, so values are first snapped to 9 decimals of the
