@@ -589,58 +589,18 @@ def _suppression_flags(
     rounding_base: int | None,
     row_totals: Mapping[str, Sequence[str]] | None,
 ) -> dict[str, pl.Series]:
-    """Suppression flag per count column: primary, plus secondary along ``filters`` margins
-    and ``row_totals`` (no secondary suppression for rounded, i.e. England, tables)."""
-    secondary = rounding_base is None
-    flags: dict[str, pl.Series] = {}
-    for col in needed:
-        if filters and secondary and col in counts:
-            protected = disclosure.protect_cells(
-                frame.select(*by, *filters, col),
-                col,
-                list(filters),
-                by=list(by),
-                threshold=threshold,
-                total_label=total_label,
-                suppressed_col="__supp",
-            )
-            flags[col] = protected["__supp"]
-        else:
-            flags[col] = frame.select(disclosure.primary_suppression(col, threshold)).to_series()
-    for total, parts in (row_totals or {}).items() if secondary else ():
-        columns = [total, *parts]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"row_totals columns not in frame: {missing}")
-        if total_label in columns:
-            raise ValueError(f"a row_totals column cannot be named {total_label!r}")
-        keys = [*by, *filters] if filters else ["__r"]
-        long = (
-            frame.with_row_index("__r")
-            .select("__r", *[c for c in keys if c != "__r"], *columns)
-            .with_columns(pl.col(columns).cast(pl.Float64))
-            .unpivot(on=columns, index=list(dict.fromkeys(["__r", *keys])), variable_name="__col")
-            .with_columns(
-                pl.when(pl.col("__col") == total)
-                .then(pl.lit(total_label))
-                .otherwise(pl.col("__col"))
-                .alias("__dim")
-            )
-        )
-        dims = [*filters, "__dim"] if filters else ["__dim"]
-        protected = disclosure.protect_cells(
-            long,
-            "value",
-            dims,
-            by=list(by) if filters else ["__r"],
-            threshold=threshold,
-            total_label=total_label,
-            suppressed_col="__supp",
-        )
-        for col in columns:
-            hit = protected.filter(pl.col("__col") == col).sort("__r")["__supp"]
-            flags[col] = flags[col] | hit if col in flags else hit
-    return flags
+    """Suppression flag per count column, decided by :func:`disclosure.table_suppression_flags`."""
+    return disclosure.table_suppression_flags(
+        frame,
+        counts,
+        needed,
+        threshold=threshold,
+        filters=filters,
+        by=by,
+        total_label=total_label,
+        rounding_base=rounding_base,
+        row_totals=row_totals,
+    )
 
 
 def _symbol_notes(frame: pl.DataFrame, threshold: int, rounding_base: int | None) -> list[str]:

@@ -7,8 +7,9 @@
 
 ``write_ees_csv`` checks a frame against the EES rules and writes ``<name>.csv`` and
 ``<name>.meta.csv`` (UTF-8, lower-case snake_case names, indicator cells never blank).
-Run tables through :func:`cinresearch.disclosure.apply_publication_sdc` first, so indicators are
-already rounded, suppressed and carry symbols.
+Run tables through disclosure control first (:func:`cinresearch.disclosure.protect_publication`
+for all files of a publication together, or ``apply_publication_sdc`` for a lone table), so
+indicators are already rounded, suppressed and carry symbols.
 
 Geography columns by level (conventions from ``data_contracts/publication.yaml``): National rows
 leave the region and LA columns empty; Regional rows fill ``region_code``/``region_name``; LA rows
@@ -564,6 +565,7 @@ def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
     rates: dict[str, str] = {}
     percentages: dict[str, str] = {}
     extra: dict[str, pl.DataFrame] = {}
+    quantities = {c: c for c in counts}  # the figure each count column is (shared margins)
     for measure, unit in units.items():
         if unit == "count":
             continue
@@ -576,12 +578,13 @@ def _headline_frame(ind: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, Any]]:
             extra[numerator] = total.filter(pl.col("measure") == measure).select(
                 *geo, pl.col(source).alias(numerator)
             )
+            quantities[numerator] = f"{measure}::{source}"
         (percentages if unit == "percent" else rates)[measure] = numerator
     for frame in extra.values():
         wide = wide.join(frame, on=geo, how="left", nulls_equal=True)
     spec = {"counts": tuple(counts + list(extra)), "rates": rates, "percentages": percentages}
     column_units = {**units, **dict.fromkeys(extra, "count")}
-    return wide, {"spec": spec, "units": column_units}
+    return wide, {"spec": spec, "units": column_units, "quantities": quantities}
 
 
 def _matching_count(
@@ -647,7 +650,8 @@ def _breakdown_frames(ind: pl.DataFrame) -> list[tuple[str, str, pl.DataFrame, d
                 spec["percentages"]["percentage"] = "number"
                 col_units["percentage"] = "percent"
             name = stem if f"_by_{breakdown}" in stem else f"{stem}_by_{breakdown}"
-            out.append((name, breakdown, frame, {"spec": spec, "units": col_units}))
+            meta = {"spec": spec, "units": col_units, "quantities": {"number": roles["number"]}}
+            out.append((name, breakdown, frame, meta))
     return out
 
 
@@ -686,38 +690,56 @@ def _declared_dp(column: str, unit: str) -> int:
 
 
 def _to_declared_dp(
-    protected: pl.DataFrame, unrounded: pl.DataFrame, dp: Mapping[str, int], decimals: int
+    protected: pl.DataFrame, unrounded: pl.DataFrame, columns: Mapping[str, int], decimals: int
 ) -> pl.DataFrame:
-    """Re-display numeric cells of rate-like columns (not counts, which disclosure control
-    rounds) whose declared ``dp`` differs from the SDC's ``decimals`` (quantiles: whole working
-    days), rounded half up from the unrounded value.
-    Symbols set by disclosure control are kept; rows are in the same order in both frames."""
+    """Re-display numeric cells of value columns (quantiles: whole working days) whose declared
+    ``dp`` differs from the disclosure control's ``decimals``, rounded half up from the
+    unrounded value. Only for columns that are neither counts nor percentages/rates of counts
+    (those are shown as disclosure control derived them). Symbols set by disclosure control
+    are kept; rows are matched on every non-indicator column."""
     from cinresearch.disclosure import format_rate
 
-    for col, places in dp.items():
-        if places == decimals:
-            continue
-        shown = protected[col]
-        number = shown.cast(pl.Float64, strict=False).is_not_null()
-        redone = pl.select(format_rate(pl.lit(unrounded[col]), decimals=places)).to_series()
-        protected = protected.with_columns(
-            pl.when(pl.lit(number)).then(pl.lit(redone)).otherwise(pl.lit(shown)).alias(col)
+    redo = {c: places for c, places in columns.items() if places != decimals}
+    if not redo:
+        return protected
+    keys = [c for c in protected.columns if unrounded.schema.get(c) == protected.schema[c]]
+    keys = [c for c in keys if c not in redo]
+    exact = unrounded.select(*keys, *[pl.col(c).alias(f"_exact_{c}") for c in redo])
+    joined = protected.join(exact, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    for col, places in redo.items():
+        number = pl.col(col).cast(pl.Float64, strict=False).is_not_null()
+        joined = joined.with_columns(
+            pl.when(number)
+            .then(format_rate(pl.col(f"_exact_{col}"), decimals=places))
+            .otherwise(pl.col(col))
+            .alias(col)
         )
-    return protected
+    return joined.select(protected.columns)
 
 
-def _publish(
+def _prepare(
     frame: pl.DataFrame,
-    path: Path,
+    name: str,
     filters: list[str],
     meta: dict[str, Any],
     threshold: int,
     basis: str = "as_returned",
-) -> str:
-    from cinresearch.disclosure import SdcSpec, apply_publication_sdc
+) -> tuple[Any, dict[str, Any]]:
+    """An EES frame (numbers, before disclosure control) and how to write it."""
+    from cinresearch.disclosure import PublishedTable, SdcSpec
 
-    spec = SdcSpec.from_mapping({**meta["spec"], "filters": tuple(filters), "threshold": threshold})
-    indicators = [c for c in frame.columns if c in spec.indicator_columns()]
+    indicators = [c for c in frame.columns if c in _spec_indicators(meta)]
+    proportional = tuple(
+        c for c in indicators if meta["units"].get(c) in ("rate_per_10000", "percent")
+    )
+    spec = SdcSpec.from_mapping(
+        {
+            **meta["spec"],
+            "filters": tuple(filters),
+            "threshold": threshold,
+            "proportional": proportional,
+        }
+    )
     frame = frame.sort(
         pl.col("geographic_level").replace_strict(
             {lv: i for i, lv in enumerate(_LEVELS)}, default=9
@@ -736,18 +758,94 @@ def _publish(
         filters=filters,
         indicators=indicators,
     )
-    protected = apply_publication_sdc(ees, spec)
+    table = PublishedTable(name, ees, spec, dict(meta.get("quantities", {})))
     units = {c: _UNIT.get(meta["units"].get(c, "count"), "") for c in indicators}
     dp = {c: _declared_dp(c, meta["units"].get(c, "count")) for c in indicators}
-    shown_as_rates = {c: dp[c] for c in indicators if c in spec.rates or c in spec.percentages}
-    protected = _to_declared_dp(protected, ees, shown_as_rates, spec.decimals)
+    values = {
+        c: dp[c]
+        for c in indicators
+        if (c in spec.rates or c in spec.percentages) and c not in proportional
+    }
     labels = {c: _INDICATOR_LABELS.get(c, _humanise(c)) for c in indicators}
+    hints = (
+        {filters[0]: OVERLAPPING_LEVELS} if filters and _levels_overlap(frame, filters[0]) else {}
+    )
     if basis == "revised":
         labels = {c: f"{label} ({REVISED_LABEL})" for c, label in labels.items()}
-    write_ees_csv(
-        protected, path, filters=filters, indicators=indicators, labels=labels, units=units, dp=dp
+    return table, {
+        "filters": filters,
+        "indicators": indicators,
+        "labels": labels,
+        "units": units,
+        "dp": dp,
+        "values_at_declared_dp": values,
+        "filter_hints": hints,
+    }
+
+
+#: filter hint of a breakdown whose levels overlap (e.g. factors identified at assessment)
+OVERLAPPING_LEVELS = "Levels overlap (one record can count at several); they do not add up to Total"
+
+
+def _levels_overlap(frame: pl.DataFrame, breakdown: str) -> bool:
+    """Whether a breakdown's levels sum to more than its ``Total`` anywhere (a record can have
+    several levels, so no additive equation joins them; disclosure control then adds none)."""
+    if "number" not in frame.columns:
+        return False
+    geo = [c for c in ("census_year", "geographic_level", "region_code", "la_code") if c in frame]
+    total = frame.filter(pl.col(breakdown) == "Total").select(*geo, _total="number")
+    parts = (
+        frame.filter(pl.col(breakdown) != "Total")
+        .group_by(geo)
+        .agg(_sum=pl.col("number").cast(pl.Float64).sum())
     )
-    return path.name
+    joined = total.join(parts, on=geo, nulls_equal=True)
+    return bool(joined.select((pl.col("_sum") > pl.col("_total") + 1e-9).any()).item())
+
+
+def _spec_indicators(meta: dict[str, Any]) -> set[str]:
+    spec = meta["spec"]
+    return {*spec["counts"], *spec["rates"], *spec["percentages"]}
+
+
+def publication_tables(
+    store: Any,
+    census_year: int,
+    *,
+    suppression_threshold: int = 5,
+    basis: str = "as_returned",
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Every table of the official-measures publication as (PublishedTable, write options),
+    with true values (before disclosure control); file name = ``table.name + ".csv"``."""
+    from cinresearch.indicators import compute_indicators
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
+        # LAs without a known region simply get no Regional rows
+        warnings.filterwarnings("ignore", message="regional indicators requested")
+        ind = compute_indicators(
+            store, census_year, geography=("national", "regional", "la"), basis=basis
+        )
+        ind = ind.with_columns(pl.col("census_year").cast(pl.Int64))
+        headline, meta = _headline_frame(ind)
+        tables = [
+            _prepare(headline, "cin_headline_measures", [], meta, suppression_threshold, basis)
+        ]
+        for stem, breakdown, frame, meta in _breakdown_frames(ind):
+            tables.append(_prepare(frame, stem, [breakdown], meta, suppression_threshold, basis))
+    _link_shared_totals(tables)
+    return tables
+
+
+def _link_shared_totals(tables: list[tuple[Any, dict[str, Any]]]) -> None:
+    """``X_by_F``'s ``Total`` rows are the headline figure ``X`` (or ``X_number``) as a reader
+    sees it: name them so, and disclosure control treats equal cells as one figure."""
+    headline = tables[0][0].quantities
+    for table, _ in tables[1:]:
+        base = table.name.removesuffix(f"_by_{table.spec.filters[0]}")
+        shared = headline.get(base) or headline.get(f"{base}_number")
+        if shared:
+            table.quantities["number"] = shared
 
 
 def write_indicator_tables(
@@ -757,48 +855,38 @@ def write_indicator_tables(
     *,
     suppression_threshold: int = 5,
     basis: str = "as_returned",
+    disclosure_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Official measures for ``census_year`` as EES CSVs (+ ``.meta.csv``) after disclosure control.
 
     Writes ``cin_headline_measures.csv`` (one row per geography, every total measure) and one
     file per measure and breakdown (e.g. ``cin_at_31_march_by_age_band.csv``) with a ``Total``
-    level, so secondary suppression protects each breakdown against its total. Returns file names.
+    level. Disclosure control runs once over all files together
+    (:func:`cinresearch.disclosure.protect_publication`, see docs/disclosure.md), so a figure
+    shared by two files is suppressed in both and no suppressed cell can be worked out from
+    the other files or geographies. ``disclosure_options`` are passed on to it. Returns names.
 
     ``basis="as_returned"`` (default, as DfE) counts the year from its own return, so the files
     do not change when later returns are loaded; ``basis="revised"`` applies later returns and
     every indicator label in the ``.meta.csv`` files says so (:data:`REVISED_LABEL`). Indicators
     are written with the decimal places declared in ``data_contracts/indicators.yaml``.
     """
-    import warnings
-
-    from cinresearch.indicators import compute_indicators
+    from cinresearch.disclosure import protect_publication
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    tables = publication_tables(
+        store, census_year, suppression_threshold=suppression_threshold, basis=basis
+    )
+    protected = protect_publication([t for t, _ in tables], **dict(disclosure_options or {}))
+    written = []
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
-        # LAs without a known region simply get no Regional rows
-        warnings.filterwarnings("ignore", message="regional indicators requested")
-        ind = compute_indicators(
-            store, census_year, geography=("national", "regional", "la"), basis=basis
-        )
-        ind = ind.with_columns(pl.col("census_year").cast(pl.Int64))
-        written = []
-        headline, meta = _headline_frame(ind)
-        written.append(
-            _publish(
-                headline,
-                out / "cin_headline_measures.csv",
-                [],
-                meta,
-                suppression_threshold,
-                basis,
-            )
-        )
-        for stem, breakdown, frame, meta in _breakdown_frames(ind):
-            written.append(
-                _publish(
-                    frame, out / f"{stem}.csv", [breakdown], meta, suppression_threshold, basis
-                )
-            )
+        warnings.simplefilter("ignore", UnknownLACodeWarning)
+        for table, options in tables:
+            options = dict(options)
+            values = options.pop("values_at_declared_dp")
+            shown = _to_declared_dp(protected[table.name], table.frame, values, table.spec.decimals)
+            path = out / f"{table.name}.csv"
+            write_ees_csv(shown, path, **options)
+            written.append(path.name)
     return written

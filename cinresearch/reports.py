@@ -355,10 +355,8 @@ def write_publication_tables(
 
     ``basis``: ``as_returned`` (each year from its own return, as DfE) or ``revised``.
     """
-    try:
-        from cinresearch.publication import write_indicator_tables
-    except ImportError:  # publication layer not available
-        return []
+    from cinresearch.publication import write_indicator_tables
+
     out_dir.mkdir(parents=True, exist_ok=True)
     return write_indicator_tables(
         store, year, out_dir, suppression_threshold=suppression_threshold, basis=basis

@@ -366,7 +366,9 @@ def test_apply_publication_sdc_end_to_end() -> None:
     # England: rounded half up to 10, primary suppression, no secondary
     assert cell[("National", "", "Under 5")][:2] == ["1240", "250"]
     assert cell[("National", "", "5 to 17")] == ["c", "c", "c", "c"]
-    assert cell[("National", "", T)] == ["1240", "250", "100.0", "19.9"]
+    # ... and its rate and percentage come from the rounded counts: 100.0 x 1240 / 1238 = 100.2,
+    # 100 x 250 / 1240 = 20.2 (from the unrounded 246 / 1238 they would give away 246)
+    assert cell[("National", "", T)] == ["1240", "250", "100.2", "20.2"]
     # LA 801: 4 is primary, 40 secondary (the only other cell in the age margin); rates follow
     assert cell[("Local authority", "801", "Under 5")] == ["c", "c", "c", "c"]
     assert cell[("Local authority", "801", "5 to 17")] == ["c", "0", "c", "0"]

@@ -295,8 +295,13 @@ def test_publication_pipeline_sdc_then_ees(tmp_path: Path) -> None:
             "pct_within_45": [81.25, 80.05, 80.65, 66.7, 80.0, 79.07, None, 72.7, 76.2],
         }
     )
+    # "assessments" is the percentage's denominator; its numerator is not in the frame, so the
+    # percentage cannot be recomputed from rounded counts (proportional=()): suppressed only
     spec = SdcSpec(
-        counts=("assessments",), percentages={"pct_within_45": "assessments"}, filters=("sex",)
+        counts=("assessments",),
+        percentages={"pct_within_45": "assessments"},
+        filters=("sex",),
+        proportional=(),
     )
     safe = apply_publication_sdc(frame, spec)
     with pytest.warns(UnknownLACodeWarning):
