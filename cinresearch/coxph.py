@@ -18,9 +18,11 @@ rows; these are summed within cluster and ``V_robust = D' D``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 __all__ = ["CoxEngineResult", "fit_cox"]
 
@@ -46,33 +48,51 @@ class _Stratum:
         st, en, ev = stop[rows], entry[rows], event[rows]
         self.stop, self.entry, self.event = st, en, ev
         self.times = np.unique(st[ev == 1])  # distinct event times
-        self.order_stop = np.argsort(st, kind="stable")
-        self.order_entry = np.argsort(en, kind="stable")
-        sorted_stop = st[self.order_stop]
-        sorted_entry = en[self.order_entry]
-        # rows with stop >= t: positions [k_stop, n) of the stop-sorted order
-        self.k_stop = np.searchsorted(sorted_stop, self.times, side="left")
-        self.k_entry = np.searchsorted(sorted_entry, self.times, side="left")
+        T, n = len(self.times), len(rows)
+        # event-time indices of each row's window: at risk at times[u] for first <= u < last
+        self.first = np.searchsorted(self.times, en, side="right")  # times <= entry excluded
+        self.last = np.searchsorted(self.times, st, side="right")  # times <= stop included
+        cols = np.arange(n)
+        # at_risk @ v gives, for every event time, the sum of v over the rows at risk
+        bins = sparse.csr_matrix(
+            (
+                np.concatenate([np.ones(n), -np.ones(n)]),
+                (np.concatenate([self.last, self.first]), np.concatenate([cols, cols])),
+            ),
+            shape=(T + 1, n),
+        )
+        self.bins = bins
         ev_rows = np.flatnonzero(ev == 1)
         self.ev_rows = ev_rows
         self.ev_time = np.searchsorted(self.times, st[ev_rows])
-        self.d = np.bincount(self.ev_time, minlength=len(self.times)).astype(np.float64)
-        # Efron pairs (time u, l = 0..d_u-1): one per event
+        self.d = np.bincount(self.ev_time, minlength=T).astype(np.float64)
+        # events @ v gives, for every event time, the sum of v over its tied events
+        self.events = sparse.csr_matrix(
+            (np.ones(len(ev_rows)), (self.ev_time, ev_rows)), shape=(T, n)
+        )
+        # Efron pairs (time u, l = 0..d_u-1): one per event, ordered by time
         d_int = self.d.astype(np.int64)
-        self.pair_time = np.repeat(np.arange(len(self.times)), d_int)
+        self.pair_time = np.repeat(np.arange(T), d_int)
         starts = np.concatenate([[0], np.cumsum(d_int)[:-1]])
         ell = np.arange(len(self.pair_time)) - np.repeat(starts, d_int)
         self.pair_frac = ell / self.d[self.pair_time]
-        # time window of each row: event-time indices (first, last] via cumulative sums
-        self.first = np.searchsorted(self.times, en, side="right")  # times <= entry excluded
-        self.last = np.searchsorted(self.times, st, side="right")  # times <= stop included
+        self.pair_starts = starts
 
+    def at_risk_sum(self, v: np.ndarray) -> np.ndarray:
+        """Sum of ``v`` (rows × ...) over the risk set of every event time."""
+        flat = v.reshape(len(v), -1)
+        binned = self.bins @ flat
+        tail = np.cumsum(binned[::-1], axis=0)[::-1]  # tail[k] = sum over bins >= k
+        return tail[1:].reshape((len(self.times),) + v.shape[1:])
 
-def _tail_sums(values: np.ndarray, order: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """sum of values[order][k:] for each k (values may have trailing dims)."""
-    v = values[order]
-    c = np.concatenate([np.cumsum(v[::-1], axis=0)[::-1], np.zeros((1,) + v.shape[1:])])
-    return c[k]
+    def event_sum(self, v: np.ndarray) -> np.ndarray:
+        """Sum of ``v`` over the tied events at every event time."""
+        flat = v.reshape(len(v), -1)
+        return (self.events @ flat).reshape((len(self.times),) + v.shape[1:])
+
+    def pair_sum(self, v: np.ndarray) -> np.ndarray:
+        """Sum of per-Efron-term values ``v`` within every event time."""
+        return np.add.reduceat(v, self.pair_starts, axis=0)
 
 
 def _stratum_terms(s: _Stratum, X: np.ndarray, eta: np.ndarray, need_info: bool):
@@ -80,15 +100,12 @@ def _stratum_terms(s: _Stratum, X: np.ndarray, eta: np.ndarray, need_info: bool)
     x = X[s.rows]
     e = eta[s.rows]
     r = np.exp(e)
-    p = x.shape[1]
     rx = r[:, None] * x
-    S0 = _tail_sums(r, s.order_stop, s.k_stop) - _tail_sums(r, s.order_entry, s.k_entry)
-    S1 = _tail_sums(rx, s.order_stop, s.k_stop) - _tail_sums(rx, s.order_entry, s.k_entry)
-    T = len(s.times)
+    S0 = s.at_risk_sum(r)
+    S1 = s.at_risk_sum(rx)
     er = s.ev_rows
-    D0 = np.bincount(s.ev_time, weights=r[er], minlength=T)
-    D1 = np.zeros((T, p))
-    np.add.at(D1, s.ev_time, rx[er])
+    D0 = s.event_sum(r)
+    D1 = s.event_sum(rx)
     u, f = s.pair_time, s.pair_frac
     phi = S0[u] - f * D0[u]
     num1 = S1[u] - f[:, None] * D1[u]
@@ -97,12 +114,15 @@ def _stratum_terms(s: _Stratum, X: np.ndarray, eta: np.ndarray, need_info: bool)
     score = x[er].sum(0) - a.sum(0)
     info = None
     if need_info:
-        rxx = rx[:, :, None] * x[:, None, :]
-        S2 = _tail_sums(rxx, s.order_stop, s.k_stop) - _tail_sums(rxx, s.order_entry, s.k_entry)
-        D2 = np.zeros((T, p, p))
-        np.add.at(D2, s.ev_time, rxx[er])
-        num2 = S2[u] - f[:, None, None] * D2[u]
-        info = (num2 / phi[:, None, None]).sum(0) - a.T @ a
+        # sum_l (S2 - f D2)/phi_l - a a' without forming S2: weight each row's r x x' by the
+        # sum of 1/phi over the Efron terms of the times it is at risk, and each event's by
+        # the sum of f/phi at its own time.
+        w_time = s.pair_sum(1.0 / phi)
+        wf_time = s.pair_sum(f / phi)
+        c = np.concatenate([[0.0], np.cumsum(w_time)])
+        row_w = r * (c[s.last] - c[s.first])
+        row_w[er] -= r[er] * wf_time[s.ev_time]
+        info = (x * row_w[:, None]).T @ x - a.T @ a
     return loglik, score, info, (x, r, phi, a)
 
 
@@ -128,21 +148,21 @@ def _score_residuals(strata: list[_Stratum], X: np.ndarray, beta: np.ndarray) ->
     for s in strata:
         if not len(s.times):
             continue
-        x, r, phi, a, = _stratum_terms(s, X, eta, False)[3]
-        T = len(s.times)
+        (
+            x,
+            r,
+            phi,
+            a,
+        ) = _stratum_terms(s, X, eta, False)[3]
         p = X.shape[1]
-        u, f = s.pair_time, s.pair_frac
+        f = s.pair_frac
         # hazard increments per time: every row at risk has weight 1 in each Efron term
-        h0 = np.bincount(u, weights=1.0 / phi, minlength=T)
-        h1 = np.zeros((T, p))
-        np.add.at(h1, u, a / phi[:, None])
+        h0 = s.pair_sum(1.0 / phi)
+        h1 = s.pair_sum(a / phi[:, None])
         # the tied events themselves have weight (1 - l/d) in term l
-        he0 = np.bincount(u, weights=(1.0 - f) / phi, minlength=T)
-        he1 = np.zeros((T, p))
-        np.add.at(he1, u, (1.0 - f)[:, None] * a / phi[:, None])
-        abar = np.zeros((T, p))
-        np.add.at(abar, u, a)
-        abar /= s.d[:, None]
+        he0 = s.pair_sum((1.0 - f) / phi)
+        he1 = s.pair_sum((1.0 - f)[:, None] * a / phi[:, None])
+        abar = s.pair_sum(a) / s.d[:, None]
         C0 = np.concatenate([[0.0], np.cumsum(h0)])
         C1 = np.concatenate([np.zeros((1, p)), np.cumsum(h1, axis=0)])
         H0 = C0[s.last] - C0[s.first]
@@ -181,12 +201,15 @@ def fit_cox(
     entry = np.full(n, -np.inf) if entry is None else np.asarray(entry, dtype=np.float64)
     codes = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata)
     Xc = X - X.mean(0)  # centring, as R does; leaves coefficients unchanged
-    strata_list = [_Stratum(np.flatnonzero(codes == c), stop, entry, event) for c in np.unique(codes)]
+    strata_list = [
+        _Stratum(np.flatnonzero(codes == c), stop, entry, event) for c in np.unique(codes)
+    ]
     beta = np.zeros(p)
     ll, U, info = _loglik_score_info(strata_list, Xc, beta)
     ll0 = ll
-    it = 0
-    for it in range(1, max_iter + 1):
+    iterations, converged = 0, False
+    while not converged and iterations < max_iter:
+        iterations += 1
         step = np.linalg.solve(info, U)
         new = beta + step
         ll_new, U_new, info_new = _loglik_score_info(strata_list, Xc, new)
@@ -198,16 +221,21 @@ def fit_cox(
             halvings += 1
         converged = abs(ll_new - ll) <= eps * abs(ll_new) and np.all(np.abs(step) < 1e-10)
         beta, ll, U, info = new, ll_new, U_new, info_new
-        if converged:
-            break
+    if not converged:
+        warnings.warn(
+            f"Cox model did not converge in {max_iter} iterations (a covariate may separate "
+            "events from non-events); estimates are unreliable",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     var = np.linalg.inv(info)
     robust = None
     if cluster is not None:
         resid = _score_residuals(strata_list, Xc, beta)
         dfbeta = resid @ var
         _, cl = np.unique(np.asarray(cluster), return_inverse=True)
-        summed = np.zeros((cl.max() + 1, p))
-        np.add.at(summed, cl, dfbeta)
+        members = sparse.csr_matrix((np.ones(n), (cl, np.arange(n))), shape=(int(cl.max()) + 1, n))
+        summed = members @ dfbeta
         robust = summed.T @ summed
     return CoxEngineResult(
         coef=beta,
@@ -215,6 +243,6 @@ def fit_cox(
         robust_var=robust,
         log_likelihood=float(ll),
         log_likelihood_null=float(ll0),
-        iterations=it,
+        iterations=iterations,
         linear_predictor=Xc @ beta,
     )
