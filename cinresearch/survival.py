@@ -823,11 +823,13 @@ def gray_test(
 
     The score is Gray's (1988) statistic with weight 1 (``rho = 0``, the ``cmprsk`` default):
     observed minus expected events of the cause, with each group's risk set adjusted to the
-    subdistribution scale. Its covariance is estimated by the infinitesimal jackknife (sum of
-    squared per-subject influence values, centred within group × stratum), which is
-    asymptotically equivalent to Gray's martingale variance; so statistics agree with
-    ``cmprsk::cuminc`` in large samples but are not digit-identical to it. With no competing
-    events the score equals the log-rank O − E. Returns ``[statistic, df, p, test]``.
+    subdistribution scale; it equals ``cmprsk::cuminc``'s score to 1e-6 (checked against R,
+    also stratified: ``tests/test_survival_r_reference.py``). Its covariance is estimated by
+    the infinitesimal jackknife (sum of squared per-subject influence values, centred within
+    group × stratum), which is asymptotically equivalent to Gray's variance but NOT equal to
+    cmprsk's: on the reference data the chi-squared differs from cmprsk's by 1–17% (300
+    subjects, one group of 5%) and by ~45% with 40 subjects. With no competing events the
+    score equals the log-rank O − E. Returns ``[statistic, df, p, test]``.
 
     Small groups: the jackknife variance is unstable when a group has very few events of the
     cause (seen: chi-squared 549 against a log-rank 4.1 with groups of 1 and 5 subjects), so a
