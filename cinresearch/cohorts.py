@@ -877,19 +877,21 @@ def _add_prior_cpp(
         at_risk_from = pl.max_horizontal("origin_date", pl.lit(analysis_start, dtype=pl.Date))
     else:
         at_risk_from = pl.col("origin_date")
-    pairs = subjects.select("_rid", *keys, _from=at_risk_from).join(hist, on=keys, how="inner")
+    # keyed by (child, LA, follow-up start), not by row index: independent of row order
+    pairs = subjects.select(*keys, _from=at_risk_from).unique().join(hist, on=keys, how="inner")
     before = pl.col("_cpp") < pl.col("_from")
     # plans on/after the start, in date order: the k-th (k = 0, 1, ...) says previous_cpps
     # plans came before it, k of them seen on/after the start
     k_after = pl.col("_cpp").rank("ordinal").cast(pl.Int64) - 1 - before.sum()
-    seen = pairs.group_by("_rid").agg(
+    seen = pairs.group_by(*keys, "_from").agg(
         _seen=before.sum(),
         _implied=(pl.col("_prev") - k_after).filter(~before).max(),
     )
     ref = pl.col("cpp_start") if outcome.plan_level else pl.col("origin_date")
     return (
-        subjects.join(earliest, on=keys, how="left")
-        .join(seen, on="_rid", how="left")
+        subjects.with_columns(_from=at_risk_from)
+        .join(earliest, on=keys, how="left")
+        .join(seen, on=[*keys, "_from"], how="left")
         .with_columns(
             prior_cpp_seen=(pl.col("_earliest_cpp") < ref).fill_null(False),
             n_prior_cpp=pl.max_horizontal(
@@ -898,7 +900,7 @@ def _add_prior_cpp(
                 pl.lit(0),
             ).cast(pl.Int16),
         )
-        .drop("_earliest_cpp", "_seen", "_implied")
+        .drop("_earliest_cpp", "_seen", "_implied", "_from")
     )
 
 
