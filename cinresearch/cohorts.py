@@ -37,13 +37,16 @@ Conventions (each one can be changed by an argument):
   or after it, ``previous_cpps`` minus the plans seen in between. ``prior_cpp`` is
   ``n_prior_cpp >= 1`` or ``prior_cpp_seen`` (a plan seen before the origin, or before the
   plan itself for plan subjects).
-* First-plan analyses (event ``first_cpp_start``) exclude subjects with ``n_prior_cpp >= 1``
-  by default (``prior_plans="exclude"``): they are not at risk of a *first* plan. The
-  exclusion has its own reason in ``excluded`` and the reconciliation, so reports can say
-  how many. ``prior_plans="keep"`` keeps them for a stratified analysis. Caveat: a plan that
-  ended before the first return is only known through ``previous_cpps`` on a *later* plan,
-  so a child with such a plan and no later one cannot be recognised; ``prior_cpp_seen`` is
-  the covariate that does not look ahead.
+* ``prior_cpp_at_start``: a plan of the child in this LA seen in the data and dated before
+  the follow-up start — known at that time, no look-ahead.
+* First-plan analyses (event ``first_cpp_start``) exclude subjects with
+  ``prior_cpp_at_start`` by default (``prior_plans="exclude"``): they are not at risk of a
+  *first* plan. The exclusion has its own reason in ``excluded`` and the reconciliation, so
+  reports can say how many. A plan that ended before the first return is only known through
+  ``previous_cpps`` on a *later* plan; excluding on that (``prior_plans="exclude_any"``)
+  removes only children who went on to a plan, i.e. selects on the outcome, which biases
+  hazard ratios (seen on the planted-effects data: under-1 HR 2.77 against a planted 2.0),
+  so it is a sensitivity option, not the default. ``prior_plans="keep"`` keeps everyone.
 * Closure with reason RC5 (transferred to another LA) censors as "left LA" for "cpp" and
   "care" instead of competing (``censor_closure_reasons`` in cohorts.yaml). A closure with
   RC2 is labelled "competing: died" even without a death date.
@@ -166,6 +169,7 @@ OUTPUT_COLUMNS = (
     "referral_source",
     "prior_cpp",
     "prior_cpp_seen",
+    "prior_cpp_at_start",
     "n_prior_cpp",
 )
 EXCLUDED_COLUMNS = ("subject_id", "episode_id", "child_id", "la_code", "origin_date", "reason")
@@ -863,6 +867,7 @@ def _add_prior_cpp(
     else:
         return subjects.with_columns(
             prior_cpp_seen=pl.lit(False),
+            prior_cpp_at_start=pl.lit(False),
             n_prior_cpp=pl.col("previous_cpps").fill_null(0).cast(pl.Int16),
         )
     hist = (
@@ -894,6 +899,7 @@ def _add_prior_cpp(
         .join(seen, on=[*keys, "_from"], how="left")
         .with_columns(
             prior_cpp_seen=(pl.col("_earliest_cpp") < ref).fill_null(False),
+            prior_cpp_at_start=pl.col("_seen").fill_null(0) >= 1,
             n_prior_cpp=pl.max_horizontal(
                 pl.col("_seen").fill_null(0),
                 pl.col("_implied").fill_null(0),
@@ -972,7 +978,7 @@ def _end_of_followup(
     return candidates, [expr.alias(name) for name, expr, _, _ in candidates]
 
 
-PRIOR_PLANS = ("exclude", "keep")
+PRIOR_PLANS = ("exclude", "exclude_any", "keep")
 EXCLUDED_PRIOR_CPP = "CP plan before follow-up start (not at risk of a first plan)"
 
 
@@ -1002,6 +1008,8 @@ def _exclusion_reason(
         checks.append((pl.col("_t_data_end") < origin, "origin after data end"))
     checks.append((pl.col("end_date").is_null(), "no follow-up end date"))
     if outcome.event == "first_cpp_start" and prior_plans == "exclude":
+        checks.append((pl.col("prior_cpp_at_start"), EXCLUDED_PRIOR_CPP))
+    elif outcome.event == "first_cpp_start" and prior_plans == "exclude_any":
         checks.append((pl.col("n_prior_cpp") >= 1, EXCLUDED_PRIOR_CPP))
     if analysis_start is not None:
         start = pl.lit(analysis_start, dtype=pl.Date)
@@ -1090,10 +1098,14 @@ def build_survival_frame(
         extra_columns: more subject columns to carry into ``frame``, e.g. "referral_nfa",
             "closure_reason" or "referral_source_code" (the ungrouped code).
         prior_plans: for the first-plan outcome (event ``first_cpp_start``): "exclude"
-            (default) moves subjects with ``n_prior_cpp >= 1`` to ``excluded`` with reason
-            "CP plan before follow-up start (not at risk of a first plan)"; "keep" leaves
-            them in, to stratify or adjust on ``prior_cpp`` (e.g. ``strata="prior_cpp"``).
-            Other outcomes ignore it.
+            (default) moves subjects with ``prior_cpp_at_start`` (a plan seen in the data
+            dated before the follow-up start: known then, no look-ahead) to ``excluded``
+            with reason "CP plan before follow-up start (not at risk of a first plan)";
+            "exclude_any" also excludes those known only from ``previous_cpps`` on a later
+            plan (``n_prior_cpp >= 1``) — this selects on the outcome (only children with a
+            later plan can be recognised) and biases hazards, so use it only for
+            sensitivity analyses; "keep" leaves everyone in, to stratify or adjust on
+            ``prior_cpp_at_start``. Other outcomes ignore it.
     """
     if prior_plans not in PRIOR_PLANS:
         raise ValueError(f"prior_plans must be one of {PRIOR_PLANS}, got {prior_plans!r}")

@@ -328,10 +328,13 @@ def test_where_accepts_expressions_and_sql(episodes):
 
 def test_first_referrals_under_5_preset(episodes, events):
     result = build_survival_frame(episodes, "first_referrals_under_5", events=events)
-    expected = {"E01", "E05", "E06", "E11", "E15", "E17", "E31"}
+    expected = {"E01", "E05", "E06", "E11", "E15", "E17", "E26", "E31"}
     assert set(result.frame["subject_id"]) == expected
-    # E26's first plan says one plan came before: not at risk of a first plan
-    assert _reasons(result)["E26"] == cohorts.EXCLUDED_PRIOR_CPP
+    # E26's first plan says one plan came before; only "exclude_any" acts on that
+    anyp = build_survival_frame(
+        episodes, "first_referrals_under_5", events=events, prior_plans="exclude_any"
+    )
+    assert _reasons(anyp)["E26"] == cohorts.EXCLUDED_PRIOR_CPP
     assert set(result.frame["age_band"].cast(pl.String)) <= {"unborn", "under 1", "1-4"}
     _assert_reconciles(result)
 
@@ -615,13 +618,23 @@ def test_prior_plans_counted_from_history_and_previous_cpps():
     assert n_prior == {"K1": 1, "K2": 0, "K3a": 0, "K3b": 1, "K4": 3, "K5": 0}
     prior = dict(result.frame.select("subject_id", "prior_cpp").iter_rows())
     assert prior == {k: v > 0 for k, v in n_prior.items()}
+    at_start = result.frame.filter(pl.col("prior_cpp_at_start"))["subject_id"].to_list()
+    assert at_start == ["K3b"]
     # only K3b's earlier plan was seen before its origin
     seen = result.frame.filter(pl.col("prior_cpp_seen"))["subject_id"].to_list()
     assert seen == ["K3b"]
 
 
 def test_first_plan_analysis_excludes_prior_plans_by_default():
+    # default: only plans known at the follow-up start (no look-ahead)
     result = build_survival_frame(_prior_episodes(), "episodes_open_2018_2024", "cpp")
+    assert sorted(result.frame["subject_id"]) == ["K1", "K2", "K3a", "K4", "K5"]
+    assert _reasons(result) == {"K3b": cohorts.EXCLUDED_PRIOR_CPP}
+    _assert_reconciles(result)
+    # "exclude_any" also uses NumberOfPreviousCPP on later plans
+    result = build_survival_frame(
+        _prior_episodes(), "episodes_open_2018_2024", "cpp", prior_plans="exclude_any"
+    )
     assert sorted(result.frame["subject_id"]) == ["K2", "K3a", "K5"]
     assert _reasons(result) == {
         "K1": cohorts.EXCLUDED_PRIOR_CPP,
@@ -656,3 +669,4 @@ def test_prior_plans_from_cp_plans_of_earlier_returns():
     )
     n_prior = dict(result.frame.select("subject_id", "n_prior_cpp").iter_rows())
     assert n_prior["K5"] == 1 and n_prior["K2"] == 0
+    assert _row(result.frame, "K5")["prior_cpp_at_start"]  # seen in an earlier return
