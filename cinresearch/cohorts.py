@@ -27,11 +27,26 @@ Conventions (each one can be changed by an argument):
 * Left truncation: when ``analysis_start`` is later than a subject's origin, ``entry`` holds
   the days from the origin to ``analysis_start``. Otherwise ``entry`` is 0. A subject whose
   follow-up ends before ``analysis_start`` was never at risk and is excluded, with a reason.
-* ``prior_cpp`` is ``prior_cpp_seen`` (a plan of this child in this LA started before the
-  origin, or before the plan itself for plan subjects) OR ``previous_cpps >= 1``. For episode
-  subjects ``previous_cpps`` comes from the episode's first plan, so it is only known for
-  children who went on to a plan. For the referral → CPP outcome that makes ``prior_cpp``
-  depend on the outcome. Model ``prior_cpp_seen`` there instead.
+* Prior plans. Plans that ended before an LA's first return are never sent, so a child's
+  history is pieced together from three sources: plans seen in any return (``cp_plans``
+  when given, else the episodes' first plans), plans dated before the follow-up start, and
+  ``NumberOfPreviousCPP`` (``previous_cpps``) on a later plan. ``n_prior_cpp`` is the number
+  of plans of this child in this LA known to have started before the subject's follow-up
+  start (the origin; ``analysis_start`` for a late entrant; the plan's own start for plan
+  subjects): the larger of the plans seen before it and, over the child's plans starting on
+  or after it, ``previous_cpps`` minus the plans seen in between. ``prior_cpp`` is
+  ``n_prior_cpp >= 1`` or ``prior_cpp_seen`` (a plan seen before the origin, or before the
+  plan itself for plan subjects).
+* ``prior_cpp_at_start``: a plan of the child in this LA seen in the data and dated before
+  the follow-up start — known at that time, no look-ahead.
+* First-plan analyses (event ``first_cpp_start``) exclude subjects with
+  ``prior_cpp_at_start`` by default (``prior_plans="exclude"``): they are not at risk of a
+  *first* plan. The exclusion has its own reason in ``excluded`` and the reconciliation, so
+  reports can say how many. A plan that ended before the first return is only known through
+  ``previous_cpps`` on a *later* plan; excluding on that (``prior_plans="exclude_any"``)
+  removes only children who went on to a plan, i.e. selects on the outcome, which biases
+  hazard ratios (seen on the planted-effects data: under-1 HR 2.77 against a planted 2.0),
+  so it is a sensitivity option, not the default. ``prior_plans="keep"`` keeps everyone.
 * Closure with reason RC5 (transferred to another LA) censors as "left LA" for "cpp" and
   "care" instead of competing (``censor_closure_reasons`` in cohorts.yaml). A closure with
   RC2 is labelled "competing: died" even without a death date.
@@ -154,6 +169,8 @@ OUTPUT_COLUMNS = (
     "referral_source",
     "prior_cpp",
     "prior_cpp_seen",
+    "prior_cpp_at_start",
+    "n_prior_cpp",
 )
 EXCLUDED_COLUMNS = ("subject_id", "episode_id", "child_id", "la_code", "origin_date", "reason")
 
@@ -827,23 +844,69 @@ def _add_npd(subjects: pl.LazyFrame, npd: Frame | None) -> pl.LazyFrame:
 
 
 def _add_prior_cpp(
-    subjects: pl.LazyFrame, eps: pl.LazyFrame, plans: pl.LazyFrame | None, outcome: Outcome
+    subjects: pl.LazyFrame,
+    eps: pl.LazyFrame,
+    plans: pl.LazyFrame | None,
+    outcome: Outcome,
+    analysis_start: date | None,
 ) -> pl.LazyFrame:
-    """`prior_cpp_seen`: a CPP of this child in this LA started before the subject's origin
-    (before the plan's own start, for plan subjects)."""
+    """Prior plans of the child in this LA (see the module conventions).
+
+    ``prior_cpp_seen``: a plan of this child in this LA started before the subject's origin
+    (before the plan's own start, for plan subjects). ``n_prior_cpp``: how many plans are
+    known to have started before the subject's follow-up start (origin, or
+    ``analysis_start`` for a late entrant; the plan's start for plan subjects): the larger
+    of the plans seen before it and, for every plan of the child starting on or after it,
+    that plan's ``previous_cpps`` minus the plans seen between the two.
+    """
     keys = ["child_id", "la_code"]
     if plans is not None:
-        starts = plans.select(*keys, _cpp=pl.col("cpp_start"))
+        hist = plans.select(*keys, _cpp=pl.col("cpp_start"), _prev=pl.col("previous_cpps"))
     elif "first_cpp_start" in _columns(eps):
-        starts = eps.select(*keys, _cpp=pl.col("first_cpp_start"))
+        hist = eps.select(*keys, _cpp=pl.col("first_cpp_start"), _prev=pl.col("previous_cpps"))
     else:
-        return subjects.with_columns(prior_cpp_seen=pl.lit(False))
-    earliest = starts.group_by(keys).agg(_earliest_cpp=pl.col("_cpp").min())
+        return subjects.with_columns(
+            prior_cpp_seen=pl.lit(False),
+            prior_cpp_at_start=pl.lit(False),
+            n_prior_cpp=pl.col("previous_cpps").fill_null(0).cast(pl.Int16),
+        )
+    hist = (
+        hist.filter(pl.col("_cpp").is_not_null())
+        .group_by(*keys, "_cpp")
+        .agg(pl.col("_prev").cast(pl.Int32).max())
+    )
+    earliest = hist.group_by(keys).agg(_earliest_cpp=pl.col("_cpp").min())
+    if outcome.plan_level:
+        at_risk_from = pl.col("cpp_start")
+    elif analysis_start is not None:
+        at_risk_from = pl.max_horizontal("origin_date", pl.lit(analysis_start, dtype=pl.Date))
+    else:
+        at_risk_from = pl.col("origin_date")
+    # keyed by (child, LA, follow-up start), not by row index: independent of row order
+    pairs = subjects.select(*keys, _from=at_risk_from).unique().join(hist, on=keys, how="inner")
+    before = pl.col("_cpp") < pl.col("_from")
+    # plans on/after the start, in date order: the k-th (k = 0, 1, ...) says previous_cpps
+    # plans came before it, k of them seen on/after the start
+    k_after = pl.col("_cpp").rank("ordinal").cast(pl.Int64) - 1 - before.sum()
+    seen = pairs.group_by(*keys, "_from").agg(
+        _seen=before.sum(),
+        _implied=(pl.col("_prev") - k_after).filter(~before).max(),
+    )
     ref = pl.col("cpp_start") if outcome.plan_level else pl.col("origin_date")
     return (
-        subjects.join(earliest, on=keys, how="left")
-        .with_columns(prior_cpp_seen=(pl.col("_earliest_cpp") < ref).fill_null(False))
-        .drop("_earliest_cpp")
+        subjects.with_columns(_from=at_risk_from)
+        .join(earliest, on=keys, how="left")
+        .join(seen, on=[*keys, "_from"], how="left")
+        .with_columns(
+            prior_cpp_seen=(pl.col("_earliest_cpp") < ref).fill_null(False),
+            prior_cpp_at_start=pl.col("_seen").fill_null(0) >= 1,
+            n_prior_cpp=pl.max_horizontal(
+                pl.col("_seen").fill_null(0),
+                pl.col("_implied").fill_null(0),
+                pl.lit(0),
+            ).cast(pl.Int16),
+        )
+        .drop("_earliest_cpp", "_seen", "_implied", "_from")
     )
 
 
@@ -915,7 +978,13 @@ def _end_of_followup(
     return candidates, [expr.alias(name) for name, expr, _, _ in candidates]
 
 
-def _exclusion_reason(outcome: Outcome, analysis_start: date | None, cla_given: bool) -> pl.Expr:
+PRIOR_PLANS = ("exclude", "exclude_any", "keep")
+EXCLUDED_PRIOR_CPP = "CP plan before follow-up start (not at risk of a first plan)"
+
+
+def _exclusion_reason(
+    outcome: Outcome, analysis_start: date | None, cla_given: bool, prior_plans: str = "keep"
+) -> pl.Expr:
     """First reason a cohort subject cannot be analysed (null when it can)."""
     origin = pl.col("origin_date")
     checks: list[tuple[pl.Expr, str]] = [(origin.is_null(), f"no {outcome.origin} date")]
@@ -938,6 +1007,10 @@ def _exclusion_reason(outcome: Outcome, analysis_start: date | None, cla_given: 
     if "data_end" in outcome.censor:
         checks.append((pl.col("_t_data_end") < origin, "origin after data end"))
     checks.append((pl.col("end_date").is_null(), "no follow-up end date"))
+    if outcome.event == "first_cpp_start" and prior_plans == "exclude":
+        checks.append((pl.col("prior_cpp_at_start"), EXCLUDED_PRIOR_CPP))
+    elif outcome.event == "first_cpp_start" and prior_plans == "exclude_any":
+        checks.append((pl.col("n_prior_cpp") >= 1, EXCLUDED_PRIOR_CPP))
     if analysis_start is not None:
         start = pl.lit(analysis_start, dtype=pl.Date)
         checks.append((pl.col("end_date") < start, "follow-up ended before analysis start"))
@@ -994,6 +1067,7 @@ def build_survival_frame(
     events: Frame | None = None,
     cp_plans: Frame | None = None,
     extra_columns: Sequence[str] = (),
+    prior_plans: str = "exclude",
 ) -> SurvivalFrame:
     """Survival frame for ``cohort`` and ``outcome``, with excluded rows and a reconciliation.
 
@@ -1023,7 +1097,18 @@ def build_survival_frame(
             ``prior_cpp_seen``.
         extra_columns: more subject columns to carry into ``frame``, e.g. "referral_nfa",
             "closure_reason" or "referral_source_code" (the ungrouped code).
+        prior_plans: for the first-plan outcome (event ``first_cpp_start``): "exclude"
+            (default) moves subjects with ``prior_cpp_at_start`` (a plan seen in the data
+            dated before the follow-up start: known then, no look-ahead) to ``excluded``
+            with reason "CP plan before follow-up start (not at risk of a first plan)";
+            "exclude_any" also excludes those known only from ``previous_cpps`` on a later
+            plan (``n_prior_cpp >= 1``) — this selects on the outcome (only children with a
+            later plan can be recognised) and biases hazards, so use it only for
+            sensitivity analyses; "keep" leaves everyone in, to stratify or adjust on
+            ``prior_cpp_at_start``. Other outcomes ignore it.
     """
+    if prior_plans not in PRIOR_PLANS:
+        raise ValueError(f"prior_plans must be one of {PRIOR_PLANS}, got {prior_plans!r}")
     cohort = define_cohort(cohort)
     outcome = define_outcome(outcome or cohort.outcome or "cpp")
     data_end = _as_date(data_end, "data_end")
@@ -1056,7 +1141,7 @@ def build_survival_frame(
     elif outcome.event == "npd_exclusion":
         subjects = _add_npd(subjects, npd)
     subjects = _add_moves(subjects, events, eps)
-    subjects = _add_prior_cpp(subjects, eps, plans, outcome)
+    subjects = _add_prior_cpp(subjects, eps, plans, outcome, analysis_start)
 
     birth = pl.coalesce("birth_date", "expected_birth_date")
     subjects = subjects.with_columns(
@@ -1087,7 +1172,7 @@ def build_survival_frame(
             else pl.lit(0, pl.Int64)
         ),
         referral_source_code=pl.col("referral_source"),
-        prior_cpp=pl.col("prior_cpp_seen") | (pl.col("previous_cpps").fill_null(0) >= 1),
+        prior_cpp=pl.col("prior_cpp_seen") | (pl.col("n_prior_cpp") >= 1),
     ).with_columns(
         event=(pl.col("event_type") == OUTCOME).cast(pl.Int8),
         referral_source_group=referral_source_group_expr("referral_source"),
@@ -1100,7 +1185,9 @@ def build_survival_frame(
         removed = removed.when(~keep.fill_null(False)).then(pl.lit(reason))
     subjects = subjects.with_columns(
         _removed=removed,
-        _excluded=_exclusion_reason(outcome, analysis_start, cla_given=cla is not None),
+        _excluded=_exclusion_reason(
+            outcome, analysis_start, cla_given=cla is not None, prior_plans=prior_plans
+        ),
     )
     wanted = list(
         dict.fromkeys(
@@ -1180,6 +1267,7 @@ def survival_frame(
     events: Frame | None = None,
     cp_plans: Frame | None = None,
     extra_columns: Sequence[str] = (),
+    prior_plans: str = "exclude",
 ) -> pl.DataFrame:
     """One row per subject: origin, end, duration, entry, event, event_type, end_reason and
     covariates. See :func:`build_survival_frame` for the arguments, the excluded rows and
@@ -1196,4 +1284,5 @@ def survival_frame(
         events=events,
         cp_plans=cp_plans,
         extra_columns=extra_columns,
+        prior_plans=prior_plans,
     ).frame

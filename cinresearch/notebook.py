@@ -820,6 +820,9 @@ def mask_small_counts(
 # --------------------------------------------------------------------------------------------
 
 
+UNBORN = "unborn"
+
+
 def model_frame(
     frame: pl.DataFrame,
     covariates: Sequence[str],
@@ -828,18 +831,36 @@ def model_frame(
     min_events: int = 5,
     sparse_column: str | None = "age_band",
     known_sex: bool = True,
+    sex_reference: str = "M",
     threshold: int = 5,
     rounding_base: int | None = None,
 ) -> tuple[pl.DataFrame, list[str]]:
     """The rows a model can use, and sentences saying what was left out and why.
 
-    Drops children whose sex is not known (too few to model, when ``known_sex`` and "sex" is a
-    covariate), rows with a missing covariate, and levels of ``sparse_column`` with fewer than
-    ``min_events`` events (their ratios cannot be estimated). Counts in the sentences pass
-    :func:`count_text` (small numbers are not printed).
+    Unborn children (``age_band`` "unborn") stay in: when both "age_band" and "sex" are
+    covariates their sex (mostly "U", not known before birth) is set to ``sex_reference``,
+    so sex is left out for them and the unborn age group's ratio is theirs (vs the reference
+    age band, for the reference sex); the sex ratio is estimated among born children only.
+    Drops born children whose sex is not known (too few to model, when ``known_sex`` and
+    "sex" is a covariate), rows with a missing covariate, and levels of ``sparse_column``
+    with fewer than ``min_events`` events (their ratios cannot be estimated). Counts in the
+    sentences pass :func:`count_text` (small numbers are not printed).
     """
     notes: list[str] = []
     out = frame
+    if "sex" in covariates and "age_band" in covariates and "age_band" in out.columns:
+        unborn = pl.col("age_band").cast(pl.String) == UNBORN
+        n_unborn = out.select(unborn.fill_null(False).sum()).item()
+        if n_unborn:
+            out = out.with_columns(
+                sex=pl.when(unborn.fill_null(False))
+                .then(pl.lit(sex_reference))
+                .otherwise(pl.col("sex").cast(pl.String))
+            )
+            notes.append(
+                "Unborn children are modelled as their own age group; sex is not used for "
+                "them (it is not known before birth)."
+            )
     if known_sex and "sex" in covariates:
         kept = out.filter(pl.col("sex").is_in(["M", "F"]) | pl.col("sex").is_null())
         if out.height - kept.height:

@@ -210,7 +210,10 @@ CPP_CASES = [
 
 @pytest.fixture(scope="module")
 def cpp_result(episodes, events):
-    return build_survival_frame(episodes, "referrals_2019_2021", "cpp", events=events)
+    # edge cases of follow-up; prior plans kept here (their exclusion is tested below)
+    return build_survival_frame(
+        episodes, "referrals_2019_2021", "cpp", events=events, prior_plans="keep"
+    )
 
 
 @pytest.mark.parametrize(("sid", "duration", "event", "etype", "reason", "band"), CPP_CASES)
@@ -327,6 +330,11 @@ def test_first_referrals_under_5_preset(episodes, events):
     result = build_survival_frame(episodes, "first_referrals_under_5", events=events)
     expected = {"E01", "E05", "E06", "E11", "E15", "E17", "E26", "E31"}
     assert set(result.frame["subject_id"]) == expected
+    # E26's first plan says one plan came before; only "exclude_any" acts on that
+    anyp = build_survival_frame(
+        episodes, "first_referrals_under_5", events=events, prior_plans="exclude_any"
+    )
+    assert _reasons(anyp)["E26"] == cohorts.EXCLUDED_PRIOR_CPP
     assert set(result.frame["age_band"].cast(pl.String)) <= {"unborn", "under 1", "1-4"}
     _assert_reconciles(result)
 
@@ -555,3 +563,110 @@ def test_frame_feeds_lifelines_with_delayed_entry(episodes):
     frame = survival_frame(episodes, "episodes_open_2018_2024").to_pandas()
     km = lifelines.KaplanMeierFitter().fit(frame["duration"], frame["event"], entry=frame["entry"])
     assert 0.0 <= float(km.survival_function_.iloc[-1, 0]) <= 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Prior plans: history-aware first-plan risk sets
+# --------------------------------------------------------------------------------------------
+
+_PRIOR_EPISODES = [
+    # K1: late entrant; a plan that ended before the first return was never sent, the
+    # next plan (2017-09-01) says NumberOfPreviousCPP = 1
+    ("K1", "K1", "2016-06-01", None, "2017-09-01", 1),
+    # K2: late entrant whose first plan really is the first
+    ("K2", "K2", "2016-06-01", None, "2017-09-01", 0),
+    # K3: two episodes; the second is referred after the first one's plan
+    ("K3a", "K3", "2017-05-01", "2017-12-01", "2017-06-01", 0),
+    ("K3b", "K3", "2018-06-01", None, "2018-07-01", 1),
+    # K4: first plan says 3 earlier plans (ended before the first return)
+    ("K4", "K4", "2018-01-01", None, "2018-02-01", 3),
+    # K5: late entrant, no plan at all
+    ("K5", "K5", "2016-01-01", None, None, None),
+]
+
+
+def _prior_episodes() -> pl.DataFrame:
+    rows = [
+        {
+            "episode_id": e,
+            "child_id": c,
+            "la_code": "201",
+            "referral_date": ref,
+            "closure_date": close,
+            "closure_reason": "RC7" if close else None,
+            "data_end": "2019-03-31",
+            "birth_date": "2010-01-01",
+            "expected_birth_date": None,
+            "death_date": None,
+            "first_cpp_start": cpp,
+            "previous_cpps": prev,
+        }
+        for e, c, ref, close, cpp, prev in _PRIOR_EPISODES
+    ]
+    dates = ["referral_date", "closure_date", "data_end", "birth_date", "first_cpp_start"]
+    return pl.DataFrame(rows, infer_schema_length=None).with_columns(
+        *(pl.col(d).str.to_date() for d in dates),
+        pl.col("expected_birth_date", "death_date").cast(pl.Date),
+    )
+
+
+def test_prior_plans_counted_from_history_and_previous_cpps():
+    result = build_survival_frame(
+        _prior_episodes(), "episodes_open_2018_2024", "cpp", prior_plans="keep"
+    )
+    n_prior = dict(result.frame.select("subject_id", "n_prior_cpp").iter_rows())
+    assert n_prior == {"K1": 1, "K2": 0, "K3a": 0, "K3b": 1, "K4": 3, "K5": 0}
+    prior = dict(result.frame.select("subject_id", "prior_cpp").iter_rows())
+    assert prior == {k: v > 0 for k, v in n_prior.items()}
+    at_start = result.frame.filter(pl.col("prior_cpp_at_start"))["subject_id"].to_list()
+    assert at_start == ["K3b"]
+    # only K3b's earlier plan was seen before its origin
+    seen = result.frame.filter(pl.col("prior_cpp_seen"))["subject_id"].to_list()
+    assert seen == ["K3b"]
+
+
+def test_first_plan_analysis_excludes_prior_plans_by_default():
+    # default: only plans known at the follow-up start (no look-ahead)
+    result = build_survival_frame(_prior_episodes(), "episodes_open_2018_2024", "cpp")
+    assert sorted(result.frame["subject_id"]) == ["K1", "K2", "K3a", "K4", "K5"]
+    assert _reasons(result) == {"K3b": cohorts.EXCLUDED_PRIOR_CPP}
+    _assert_reconciles(result)
+    # "exclude_any" also uses NumberOfPreviousCPP on later plans
+    result = build_survival_frame(
+        _prior_episodes(), "episodes_open_2018_2024", "cpp", prior_plans="exclude_any"
+    )
+    assert sorted(result.frame["subject_id"]) == ["K2", "K3a", "K5"]
+    assert _reasons(result) == {
+        "K1": cohorts.EXCLUDED_PRIOR_CPP,
+        "K3b": cohorts.EXCLUDED_PRIOR_CPP,
+        "K4": cohorts.EXCLUDED_PRIOR_CPP,
+    }
+    rec = result.reconciliation.filter(pl.col("reason") == cohorts.EXCLUDED_PRIOR_CPP)
+    assert rec["n"].item() == 3
+    _assert_reconciles(result)
+    # late entrants kept enter at the window start
+    assert _row(result.frame, "K2")["entry"] == (date(2017, 4, 1) - date(2016, 6, 1)).days
+    with pytest.raises(ValueError, match="prior_plans"):
+        build_survival_frame(_prior_episodes(), "episodes_open_2018_2024", prior_plans="drop")
+
+
+def test_prior_plans_from_cp_plans_of_earlier_returns():
+    # cp_plans holds a 2017 plan of K5 in an earlier return that the episode does not carry,
+    # and K2's plans (0 then 1 previous): K2's first plan is the first, so it stays
+    plans = pl.DataFrame(
+        {
+            "child_id": ["K5", "K2", "K2"],
+            "la_code": ["201"] * 3,
+            "census_year": [2017, 2018, 2019],
+            "referral_date": ["2015-01-01", "2016-06-01", "2016-06-01"],
+            "cpp_start": ["2015-02-01", "2017-09-01", "2018-09-01"],
+            "cpp_end": ["2015-08-01", "2018-01-01", None],
+            "previous_cpps": [0, 0, 1],
+        }
+    ).with_columns(pl.col(c).str.to_date() for c in ("referral_date", "cpp_start", "cpp_end"))
+    result = build_survival_frame(
+        _prior_episodes(), "episodes_open_2018_2024", "cpp", cp_plans=plans, prior_plans="keep"
+    )
+    n_prior = dict(result.frame.select("subject_id", "n_prior_cpp").iter_rows())
+    assert n_prior["K5"] == 1 and n_prior["K2"] == 0
+    assert _row(result.frame, "K5")["prior_cpp_at_start"]  # seen in an earlier return

@@ -820,3 +820,49 @@ def test_gray_tests_leave_out_groups_with_few_events():
     one = frame.filter(pl.col("band") == "A")
     tests, notes = nb.gray_tests(one, {"Band": "band"})
     assert tests.is_empty() and notes == ["Band: fewer than two groups to compare; no test."]
+
+
+def test_model_frame_keeps_every_unborn_referral_and_the_cox_model_runs():
+    import numpy as np
+
+    from cinresearch import survival
+
+    rng = np.random.default_rng(7)
+    n = 600
+    band = rng.choice(["unborn", "under 1", "5-9", "10-15"], n, p=[0.2, 0.2, 0.35, 0.25])
+    sex = np.where(
+        band == "unborn", rng.choice(["U", "U", "U", "F", "M"], n), rng.choice(["M", "F"], n)
+    )
+    sex = np.where((band != "unborn") & (np.arange(n) < 3), "U", sex)  # 3 born, sex unknown
+    rate = np.where(band == "unborn", 3.0, 1.0) / 400
+    t = rng.exponential(1 / rate)
+    c = rng.uniform(0, 700, n)
+    frame = pl.DataFrame(
+        {
+            "age_band": band,
+            "sex": sex,
+            "disabled": rng.random(n) < 0.2,
+            "duration": np.ceil(np.minimum(t, c)).astype(int),
+            "event": (t <= c).astype(int),
+            "row": np.arange(n),
+        }
+    )
+    kept, notes = nb.model_frame(frame, ["age_band", "disabled", "sex"], min_events=5)
+    unborn_rows = frame.filter(pl.col("age_band") == "unborn")["row"]
+    assert unborn_rows.is_in(kept["row"].implode()).all()  # no unborn referral dropped
+    assert (unborn_rows.len() > 0) and (frame["sex"] == "U").sum() > 50
+    # the born children of unknown sex are still left out, and said so
+    assert kept.height == n - 3
+    assert any(note.startswith("Unborn children are modelled") for note in notes)
+    assert set(kept.filter(pl.col("age_band") == "unborn")["sex"]) == {"M"}
+    fit = survival.cox_fit(
+        kept,
+        covariates=["age_band", "disabled", "sex"],
+        reference={"age_band": "5-9", "sex": "M"},
+        ph_test=False,
+    )
+    terms = fit.table["term"].to_list()
+    assert "age_band[unborn]" in terms and "sex[F]" in terms
+    assert fit.n == n - 3
+    hr = fit.table.filter(pl.col("term") == "age_band[unborn]")["hazard_ratio"][0]
+    assert 2.0 < hr < 4.5  # planted 3
