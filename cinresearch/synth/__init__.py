@@ -13,7 +13,8 @@ primary need / referral source mixes, NFA 9.4%, re-referral within 12 months 21.
 and CPP ratios, CPP categories and ending durations, second plans 20.2%, assessment and ICPC
 working-day timeliness, closure reasons, episode durations, looked-after starts and stock. A
 12-year burn-in before the first census year gives realistic carried-over episodes and
-previous referrals. Targets and tolerances: ``data_contracts/synth_effects.yaml``.
+previous referrals. Checked end to end (XML -> load -> indicators) against the published
+figures: ``data_contracts/calibration_2018.yaml``, ``tests/test_calibration_end_to_end.py``.
 
 Planted effects (also in ``data_contracts/synth_effects.yaml``; tests check they agree):
 

@@ -1,9 +1,16 @@
-"""Official-definition measures computed from the simulated ground truth.
+"""Calibration of the synthetic generator against DfE's 2017-18 England figures.
 
-Used by ``tests/test_synth_calibration.py`` to check the generator against the 2017-18
-England figures (targets and tolerances live in ``data_contracts/synth_effects.yaml``) and
-when re-tuning :mod:`cinresearch.synth.params`. Definitions follow cin_census.md §5 for
-census year ``Y`` (window 1 April Y-1 .. 31 March Y):
+End to end (the check that matters): :func:`run_pipeline` generates CIN XML returns and
+population CSVs, loads them, builds journeys and computes the national indicators;
+:func:`compare` checks them against ``data_contracts/reference/national_figures_2018.csv``
+with the targets and size-scaled tolerances of ``data_contracts/calibration_2018.yaml``
+(``z * SE + relative model tolerance + rounding``; binomial SE for shares, Poisson for rates).
+Used by ``tests/test_calibration_end_to_end.py`` and when re-tuning
+:mod:`cinresearch.synth.params`.
+
+Ground truth (a re-tuning aid): :func:`measures` computes measures from the simulated world
+itself, nothing censored by a return. Definitions follow cin_census.md §5 for census year
+``Y`` (window 1 April Y-1 .. 31 March Y):
 
 * referrals: episodes with ``referral_date`` in the window (NFA included); rates per 10,000
   use the mid-year Y-1 0–17 population;
@@ -11,7 +18,9 @@ census year ``Y`` (window 1 April Y-1 .. 31 March Y):
 * S47 / ICPC / CPP starts / completed assessments: start (or ICPC / authorisation) date in
   the window; working days exclude weekends and England bank holidays;
 * CPP ending duration bands: ``end - start`` days ≤91, 92–182, 183–364, 365–729, ≥730;
-* episodes of need exclude NFA referrals and cases closed after assessment (RC8/RC9).
+* episodes of need exclude NFA referrals and cases closed after assessment (RC8/RC9);
+* assessed not in need: the referral's eventual closure is RC8/RC9, even after the year (so
+  higher than a return shows for the year).
 """
 
 from __future__ import annotations

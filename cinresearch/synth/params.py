@@ -71,7 +71,7 @@ class SynthParams:
     month_shares: tuple[float, ...] = (8.9, 7.8, 8.6, 6.8, 9.2, 9.4, 8.5, 7.1, 8.2, 9.0, 9.5, 7.0)
     weekend_to_monday: float = 0.85
     # total referrals / first-ever referrals (re-referrals and moves), from calibration runs
-    referral_amplification: float = 1.768
+    referral_amplification: float = 1.739
 
     # ---- LAs -------------------------------------------------------------------------------
     # 0-17 population relative to the calibrated one (referrals per child 552.5 per 10,000);
@@ -168,7 +168,8 @@ class SynthParams:
         (14, 91, 17.8),
         (92, 182, 10.4),
         (183, 364, 41.8),
-        (365, 729, 23.8),
+        (365, 500, 16.0),  # 1-2 y (23.8%) skewed early: plans on at 31 March 1-2 y 14.4%
+        (501, 729, 7.8),
         (730, 1100, 3.4),
     )
     cpp_category_shares: dict[str, float] = field(
