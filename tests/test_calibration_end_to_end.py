@@ -11,8 +11,8 @@ sample (``z * SE + relative model tolerance + rounding``).
 The perturbation tests run the same path with generator parameters moved: categories of
 several measure families shrunk to a tenth in one run (the families are disjoint, so each
 failure is attributable, and the test also checks nothing outside them fails), and the 0-17
-population moved 5% either way. Each pipeline runs once per module (one test per run, so
-pytest-xdist does not build it twice); ``slow`` because each run takes 10-40 s.
+population raised 5%. Each pipeline runs once (one test per run, so pytest-xdist does not
+build it twice); ``slow`` because each run takes 12-50 s depending on the machine's load.
 """
 
 from __future__ import annotations
@@ -39,16 +39,25 @@ RUN = SPEC["run"]
 TOL = SPEC["tolerance"]
 
 
-def _pipeline(root: Path, params: SynthParams, years: tuple[int, int]) -> pl.DataFrame:
+def _pipeline(root: Path, params: SynthParams) -> pl.DataFrame:
+    """The calibration run (spec ``run``) with ``params``, checked on its last census year."""
+    years = (RUN["years"][0], RUN["years"][1])
     ind = run_pipeline(
-        root, las=RUN["las"], scale=RUN["scale"], seed=RUN["seed"], years=years, params=params
+        root,
+        las=RUN["las"],
+        scale=RUN["scale"],
+        seed=RUN["seed"],
+        years=years,
+        params=calibration_params(SPEC, params),
     )
     return compare(ind, years[1], SPEC)
 
 
-def _failures(checks: pl.DataFrame) -> pl.DataFrame:
-    return checks.filter(~pl.col("ok")).select(
-        "target", "level", "published", "simulated", "tolerance"
+def _failures(checks: pl.DataFrame) -> list[dict]:
+    return (
+        checks.filter(~pl.col("ok"))
+        .select("target", "level", "published", "simulated", "tolerance")
+        .to_dicts()
     )
 
 
@@ -80,6 +89,7 @@ def test_small_categories_get_small_tolerances() -> None:
 def test_every_published_measure_is_checked_or_listed_with_a_reason() -> None:
     measures = set(published_figures(SPEC)["measure"])
     checked = {t["published"] for t in SPEC["targets"]}
+    covered = {c for t in SPEC["targets"] for c in t.get("covers", [])}
     skipped = SPEC["not_checked"]
     listed = set(skipped["indicator_not_computed"])
     wildcards = [
@@ -90,14 +100,14 @@ def test_every_published_measure_is_checked_or_listed_with_a_reason() -> None:
     partial = {k.split()[0] for k in skipped["not_produced_by_generator"]}
     uncovered = []
     for m in sorted(measures):
-        if m in checked or m in listed or any(m.startswith(w) for w in wildcards):
+        if m in checked | covered or m in listed or any(m.startswith(w) for w in wildcards):
             continue
         # a count is covered by its checked (or listed) rate / percentage, or by its shares
         if {f"{m}_rate", f"{m}_pct"} & (checked | listed):
             continue
         uncovered.append(m)
     assert not uncovered, f"published measures neither checked nor listed: {uncovered}"
-    assert partial <= checked
+    assert all(m in checked or f"{m}_pct" in checked for m in partial), partial
     assert not (checked & listed)
 
 
@@ -106,8 +116,7 @@ def test_every_published_measure_is_checked_or_listed_with_a_reason() -> None:
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory) -> pl.DataFrame:
-    years = (RUN["years"][0], RUN["years"][1])
-    return _pipeline(tmp_path_factory.mktemp("calib"), calibration_params(SPEC), years)
+    return _pipeline(tmp_path_factory.mktemp("calib"), DEFAULT_PARAMS)
 
 
 @pytest.mark.slow
@@ -115,7 +124,7 @@ def test_shipped_generator_matches_the_published_figures(shipped: pl.DataFrame) 
     assert shipped.height >= 110  # every target ran (re-referrals included)
     assert "re_referrals_within_12_months_pct" in set(shipped["target"])
     bad = _failures(shipped)
-    assert bad.is_empty(), f"outside tolerance:\n{bad}"
+    assert not bad, f"outside tolerance: {bad}"
 
 
 # ---- perturbed generators fail ---------------------------------------------------------------
@@ -144,11 +153,13 @@ SHRINKS = {
     ),
     "CPP ending after 2 years or more (3.4%)": (
         ("cpp_ending_by_duration_pct", "2y+"),
-        {"cpp_ending_by_duration_pct", "cpp_at_31_march_by_duration_pct"},
+        # fewer long plans: fewer plans open at 31 March
+        {"cpp_ending_by_duration_pct", "cpp_at_31_march_by_duration_pct", "cpp_at_31_march_rate"},
     ),
     "assessment authorised the same day (3.1%)": (
         ("assessments_by_duration_working_days", "same_day"),
-        {"assessments_by_duration_working_days"},
+        # an episode without a plan cannot close before its assessment is authorised
+        {"assessments_by_duration_working_days", "cin_episodes_ending_by_duration_pct"},
     ),
 }
 
@@ -174,8 +185,7 @@ def _shrunk_params() -> SynthParams:
 
 @pytest.mark.slow
 def test_shrinking_any_category_to_a_tenth_fails_its_measure(tmp_path: Path) -> None:
-    year = RUN["years"][0]
-    checks = _pipeline(tmp_path, _shrunk_params(), (year, year))
+    checks = _pipeline(tmp_path, _shrunk_params())
     missed = []
     for name, ((target, level), _) in SHRINKS.items():
         row = checks.filter((pl.col("target") == target) & (pl.col("level") == level))
@@ -184,22 +194,20 @@ def test_shrinking_any_category_to_a_tenth_fails_its_measure(tmp_path: Path) -> 
             missed.append(f"{name}: {row.row(0, named=True)}")
     assert not missed, "shrunk to a tenth but still within tolerance:\n" + "\n".join(missed)
     allowed = set().union(*(families for _, families in SHRINKS.values()))
-    elsewhere = _failures(checks).filter(~pl.col("target").is_in(sorted(allowed)))
-    assert elsewhere.is_empty(), f"failures outside the shrunk families:\n{elsewhere}"
+    elsewhere = [f for f in _failures(checks) if f["target"] not in allowed]
+    assert not elsewhere, f"failures outside the shrunk families: {elsewhere}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scale", [1.05, 0.95], ids=["population+5%", "population-5%"])
-def test_moving_the_population_5_percent_fails_the_rates(tmp_path: Path, scale: float) -> None:
-    year = RUN["years"][0]
-    params = replace(DEFAULT_PARAMS, population_scale=scale)
-    checks = _pipeline(tmp_path, params, (year, year))
+def test_moving_the_population_5_percent_fails_the_referral_rates(tmp_path: Path) -> None:
+    """0-17 population +5% (every rate -4.8%): a headline referral rate fails, no share does."""
+    checks = _pipeline(tmp_path, replace(DEFAULT_PARAMS, population_scale=1.05))
     rates = checks.filter(pl.col("kind") == "rate")
     failed = set(rates.filter(~pl.col("ok"))["target"])
-    assert "referrals_rate" in failed, rates
-    # shares do not depend on the population
-    shares = checks.filter((pl.col("kind") == "share") & ~pl.col("ok"))
-    assert shares.is_empty(), shares
+    assert failed & {"referrals_rate", "children_referred_rate"}, rates.to_dicts()
+    share_targets = set(checks.filter(pl.col("kind") == "share")["target"])
+    shares = [f for f in _failures(checks) if f["target"] in share_targets]
+    assert not shares, shares
 
 
 def test_cpp_baseline_is_a_piecewise_hazard() -> None:

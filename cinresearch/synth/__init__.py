@@ -21,7 +21,7 @@ Planted effects (also in ``data_contracts/synth_effects.yaml``; tests check they
 * **Referral → CPP (competing risks).** After a referral that is not NFA, the latent times
   to CPP start and to closure without a plan are independent given covariates, each with a
   piecewise-constant baseline hazard on a daily scale. Cause-specific hazard ratios for CPP
-  (reference: age 5–9 at referral, not disabled): unborn 2.2, under 1 1.5, 1–4 1.3, 10–15
+  (reference: age 5–9 at referral, not disabled): unborn 2.0, under 1 1.3, 1–4 1.3, 10–15
   0.8, 16+ 0.08; disabled 1.5. LA random effect on the log CPP hazard, SD 0.25, and two named
   outliers: 890 Blackpool × 2.2 and 826 Milton Keynes × 0.45. Closure without a plan has no
   covariate effects (it cannot precede the assessment authorisation; care keeps an episode

@@ -121,8 +121,8 @@ class SynthParams:
     )
     cpp_hr_age: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 2.2,
-            "under 1": 1.5,
+            "unborn": 2.0,
+            "under 1": 1.3,
             "1-4": 1.3,
             "5-9": 1.0,
             "10-15": 0.8,
@@ -154,8 +154,8 @@ class SynthParams:
     reassessment_min_gap_days: int = 30
     # S47 start -> ICPC (C4 working-day bands)
     icpc_wd_bands: tuple[tuple[int, int, float], ...] = (
-        (3, 10, 3.0),
-        (11, 15, 64.0),
+        (3, 10, 1.0),
+        (11, 15, 66.0),
         (16, 20, 12.0),
         (21, 45, 21.0),
     )
