@@ -800,7 +800,7 @@ def _with_reassessments(
     gets a re-assessment starting uniformly in that open period (at most a year on), with the
     same working-day duration bands, authorised no later than the closure (DfE counts every
     completed assessment: 631,090 in 2017-18 for 593,940 referrals that were not NFA).
-    Its factors are copied from the first assessment.
+    Its factors are drawn like a first assessment's, with the code list of its own year.
     """
     auth = E["assessment_authorised"].astype(np.int64)
     closure = E["closure"].astype(np.int64)
@@ -823,16 +823,23 @@ def _with_reassessments(
     keep = (start <= sim_end) & (start <= closure[idx])
     idx, start, done = idx[keep], start[keep], done[keep]
     done = np.where(done > sim_end, NA, done)
-    firsts = assessments.unique("episode_id", keep="first").drop(
-        "assessment_start", "assessment_authorised"
+    row = np.arange(len(idx))
+    finished = done != NA
+    factors = _factors(
+        rng, row[finished], done[finished], np.zeros(int(finished.sum()), dtype=bool)
+    ).rename({"episode_id": "row"})
+    extra = (
+        pl.DataFrame(
+            {
+                "row": row,
+                "episode_id": E["episode_id"][idx],
+                "assessment_start": date_series(start),
+                "assessment_authorised": date_series(done),
+            }
+        )
+        .join(factors, on="row", how="left")
+        .drop("row")
     )
-    extra = pl.DataFrame(
-        {
-            "episode_id": E["episode_id"][idx],
-            "assessment_start": date_series(start),
-            "assessment_authorised": date_series(done),
-        }
-    ).join(firsts, on="episode_id", how="left")
     return pl.concat([assessments, extra.select(assessments.columns)], how="vertical").sort(
         "episode_id", "assessment_start"
     )
