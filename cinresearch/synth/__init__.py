@@ -13,15 +13,16 @@ primary need / referral source mixes, NFA 9.4%, re-referral within 12 months 21.
 and CPP ratios, CPP categories and ending durations, second plans 20.2%, assessment and ICPC
 working-day timeliness, closure reasons, episode durations, looked-after starts and stock. A
 12-year burn-in before the first census year gives realistic carried-over episodes and
-previous referrals. Targets and tolerances: ``data_contracts/synth_effects.yaml``.
+previous referrals. Checked end to end (XML -> load -> indicators) against the published
+figures: ``data_contracts/calibration_2018.yaml``, ``tests/test_calibration_end_to_end.py``.
 
 Planted effects (also in ``data_contracts/synth_effects.yaml``; tests check they agree):
 
 * **Referral → CPP (competing risks).** After a referral that is not NFA, the latent times
   to CPP start and to closure without a plan are independent given covariates, each with a
   piecewise-constant baseline hazard on a daily scale. Cause-specific hazard ratios for CPP
-  (reference: age 5–9 at referral, not disabled): unborn 2.5, under 1 2.0, 1–4 1.3, 10–15
-  0.8, 16+ 0.4; disabled 1.5. LA random effect on the log CPP hazard, SD 0.25, and two named
+  (reference: age 5–9 at referral, not disabled): unborn 2.0, under 1 1.3, 1–4 1.3, 10–15
+  0.8, 16+ 0.08; disabled 1.5. LA random effect on the log CPP hazard, SD 0.25, and two named
   outliers: 890 Blackpool × 2.2 and 826 Milton Keynes × 0.45. Closure without a plan has no
   covariate effects (it cannot precede the assessment authorisation; care keeps an episode
   open). A cause-specific Cox model stratified by LA recovers the ratios.

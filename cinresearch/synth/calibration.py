@@ -1,9 +1,16 @@
-"""Official-definition measures computed from the simulated ground truth.
+"""Calibration of the synthetic generator against DfE's 2017-18 England figures.
 
-Used by ``tests/test_synth_calibration.py`` to check the generator against the 2017-18
-England figures (targets and tolerances live in ``data_contracts/synth_effects.yaml``) and
-when re-tuning :mod:`cinresearch.synth.params`. Definitions follow cin_census.md §5 for
-census year ``Y`` (window 1 April Y-1 .. 31 March Y):
+End to end (the check that matters): :func:`run_pipeline` generates CIN XML returns and
+population CSVs, loads them, builds journeys and computes the national indicators;
+:func:`compare` checks them against ``data_contracts/reference/national_figures_2018.csv``
+with the targets and size-scaled tolerances of ``data_contracts/calibration_2018.yaml``
+(``z * SE + relative model tolerance + rounding``; binomial SE for shares, Poisson for rates).
+Used by ``tests/test_calibration_end_to_end.py`` and when re-tuning
+:mod:`cinresearch.synth.params`.
+
+Ground truth (a re-tuning aid): :func:`measures` computes measures from the simulated world
+itself, nothing censored by a return. Definitions follow cin_census.md §5 for census year
+``Y`` (window 1 April Y-1 .. 31 March Y):
 
 * referrals: episodes with ``referral_date`` in the window (NFA included); rates per 10,000
   use the mid-year Y-1 0–17 population;
@@ -11,18 +18,25 @@ census year ``Y`` (window 1 April Y-1 .. 31 March Y):
 * S47 / ICPC / CPP starts / completed assessments: start (or ICPC / authorisation) date in
   the window; working days exclude weekends and England bank holidays;
 * CPP ending duration bands: ``end - start`` days ≤91, 92–182, 183–364, 365–729, ≥730;
-* episodes of need exclude NFA referrals and cases closed after assessment (RC8/RC9).
+* episodes of need exclude NFA referrals and cases closed after assessment (RC8/RC9);
+* assessed not in need: the referral's eventual closure is RC8/RC9, even after the year (so
+  higher than a return shows for the year).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import yaml
 
 from cinresearch.synth import dates as D
-from cinresearch.synth.params import DISABILITY_TYPE_SHARES
+from cinresearch.synth.params import DEFAULT_PARAMS, DISABILITY_TYPE_SHARES, SynthParams
 
 SOURCE_GROUPS = {
     "1A": "individual", "1B": "individual", "1C": "individual", "1D": "individual",
@@ -194,4 +208,206 @@ def measures(world, census_year: int = 2018) -> dict[str, float]:
     out["cla_31_march_per_referral"] = (
         cla_open.select(pl.struct("la_code", "la_child_id").n_unique()).item() / n_ref
     )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: synth -> XML -> load -> journeys -> indicators, against the published figures
+# ---------------------------------------------------------------------------------------------
+
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "data_contracts"
+SPEC_PATH = CONTRACTS_DIR / "calibration_2018.yaml"
+CHECK_COLUMNS = (
+    "target", "kind", "census_year", "measure", "breakdown", "level",
+    "published", "simulated", "n", "se", "tolerance", "ok",
+)  # fmt: skip
+
+
+def load_spec(path: Path | str | None = None) -> dict[str, Any]:
+    """The calibration spec (``data_contracts/calibration_2018.yaml``)."""
+    return yaml.safe_load(Path(path or SPEC_PATH).read_text(encoding="utf-8"))
+
+
+def published_figures(spec: Mapping[str, Any], path: Path | str | None = None) -> pl.DataFrame:
+    """The published 2017-18 England figures (``measure, breakdown, value, unit, source``)."""
+    csv = Path(path) if path is not None else CONTRACTS_DIR / spec["published"]
+    return pl.read_csv(csv, infer_schema_length=0).with_columns(pl.col("value").cast(pl.Float64))
+
+
+def run_pipeline(
+    root: Path,
+    *,
+    las: int,
+    scale: int,
+    seed: int,
+    years: tuple[int, int],
+    params: SynthParams = DEFAULT_PARAMS,
+) -> pl.DataFrame:
+    """Generate ``years`` into ``root/synth``, load it into ``root/store`` with the demo key,
+    build journeys and return the national indicator rows for every census year."""
+    from cinresearch.indicators import compute_indicators
+    from cinresearch.io.loader import load_paths
+    from cinresearch.journeys import build_journeys
+    from cinresearch.pseudonymise import load_key
+    from cinresearch.store import Store
+    from cinresearch.synth.generate import generate
+
+    root = Path(root)
+    generate(
+        root / "synth", las=las, years=years, scale=scale, seed=seed, progress=False, params=params
+    )
+    store = Store(root / "store")
+    report = load_paths([root / "synth"], store, load_key(demo=True), progress=False)
+    if report.failed:
+        raise RuntimeError(f"synthetic load failed: {[o.message for o in report.failed]}")
+    build_journeys(store, progress=False)
+    return compute_indicators(store, list(range(years[0], years[1] + 1)), geography=("national",))
+
+
+def _rows(ind: pl.DataFrame, year: int, measure: str, breakdown: str) -> pl.DataFrame:
+    return ind.filter(
+        (pl.col("census_year") == year)
+        & (pl.col("measure") == measure)
+        & (pl.col("breakdown") == breakdown)
+    )
+
+
+def _one(ind: pl.DataFrame, year: int, measure: str, breakdown: str, level: str) -> dict:
+    rows = _rows(ind, year, measure, breakdown).filter(pl.col("breakdown_level") == level)
+    if rows.height != 1:
+        raise KeyError(f"indicator {measure}[{breakdown}={level}] {year}: {rows.height} rows")
+    return rows.row(0, named=True)
+
+
+def _published_value(pub: pl.DataFrame, measure: str, breakdown: str) -> float:
+    rows = pub.filter((pl.col("measure") == measure) & (pl.col("breakdown") == breakdown))
+    if rows.height != 1:
+        raise KeyError(f"published {measure} {breakdown}: {rows.height} rows")
+    return float(rows["value"][0])
+
+
+def share_tolerance(
+    published_pct: float, n: float, tolerance: Mapping[str, Any], rounding: float
+) -> tuple[float, float]:
+    """(SE, tolerance) in percentage points for a share published as ``published_pct`` % and
+    simulated on ``n`` units: ``z * SE + relative * min(p, 100 - p) + rounding``, binomial SE."""
+    p = published_pct / 100
+    se = 100 * float(np.sqrt(max(p * (1 - p), 0.0) / n)) if n > 0 else float("inf")
+    model = float(tolerance["share"]["relative"]) * min(published_pct, 100 - published_pct)
+    return se, float(tolerance["z"]) * se + model + rounding
+
+
+def rate_tolerance(
+    published_rate: float, population: float, relative: float, tolerance: Mapping[str, Any]
+) -> tuple[float, float]:
+    """(SE, tolerance) per 10,000 for a rate simulated on ``population`` children: Poisson SE of
+    the count expected at the published rate, ``z * SE + relative * rate + rounding``."""
+    expected = published_rate * population / 1e4
+    se = published_rate / float(np.sqrt(expected)) if expected > 0 else float("inf")
+    model = relative * published_rate
+    return se, float(tolerance["z"]) * se + model + float(tolerance["rounding"])
+
+
+def calibration_params(
+    spec: Mapping[str, Any], params: SynthParams = DEFAULT_PARAMS
+) -> SynthParams:
+    """``params`` with the calibration run's year multipliers (spec ``run.year_multiplier``)."""
+    years = {**params.year_multiplier, **{int(k): float(v) for k, v in spec["run"].get("year_multiplier", {}).items()}}  # fmt: skip
+    return replace(params, year_multiplier=years)
+
+
+def compare(
+    indicators: pl.DataFrame,
+    census_year: int,
+    spec: Mapping[str, Any] | None = None,
+    published: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per calibration target: published and simulated values, tolerance and ``ok``.
+
+    ``indicators`` are national rows from :func:`cinresearch.indicators.compute_indicators`,
+    checked for ``census_year``; targets that need the previous year's return are skipped when
+    that year is not in ``indicators``. Tolerances (spec ``tolerance``): ``z * SE + model +
+    rounding`` — binomial SE for shares (percent), Poisson SE for rates per 10,000, a fixed
+    number of working days for quantiles.
+    """
+    spec = spec if spec is not None else load_spec()
+    pub = published if published is not None else published_figures(spec)
+    tol = spec["tolerance"]
+    rounding = float(tol["rounding"])
+    has_previous = (indicators["census_year"] == census_year - 1).any()
+    out: list[dict[str, Any]] = []
+    for t in spec["targets"]:
+        if t.get("needs_previous_year") and not has_previous:
+            continue
+        year = census_year
+        kind = t["kind"]
+        base = {"target": t["published"], "kind": kind, "census_year": year}
+        base["measure"] = t["measure"]
+        if kind == "rate":
+            row = _one(indicators, year, t["measure"], "total", "Total")
+            if t.get("from") == "count":
+                pop = _one(indicators, year, "referrals_rate", "total", "Total")["denominator"]
+                value = 1e4 * row["value"] / pop
+            else:
+                pop, value = row["denominator"], row["value"]
+            target = _published_value(pub, t["published"], "England")
+            rel = tol.get("rate_overrides", {}).get(t["published"], tol["rate"]["relative"])
+            se, limit = rate_tolerance(target, pop, float(rel), tol)
+            out.append(
+                {**base, "breakdown": "total", "level": "Total", "published": target,
+                 "simulated": value, "n": target * pop / 1e4, "se": se, "tolerance": limit}
+            )  # fmt: skip
+        elif kind == "quantile":
+            row = _one(indicators, year, t["measure"], "total", "Total")
+            target = _published_value(pub, t["published"], "England")
+            out.append(
+                {**base, "breakdown": "total", "level": "Total", "published": target,
+                 "simulated": row["value"], "n": row["denominator"], "se": 0.0,
+                 "tolerance": float(tol["quantile"]["absolute"])}
+            )  # fmt: skip
+        else:
+            out.extend(_share_checks(indicators, pub, t, year, base, rounding, tol))
+    frame = pl.DataFrame(out).with_columns(
+        ok=(pl.col("simulated") - pl.col("published")).abs() <= pl.col("tolerance")
+    )
+    return frame.select(CHECK_COLUMNS)
+
+
+def _share_checks(
+    ind: pl.DataFrame,
+    pub: pl.DataFrame,
+    t: Mapping[str, Any],
+    year: int,
+    base: dict[str, Any],
+    rounding: float,
+    tol: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    breakdown = t.get("breakdown", "total")
+    levels = t.get("levels") or {"England": t.get("level", "Total")}
+    if t.get("from") == "counts":
+        pub_counts = {k: _published_value(pub, t["published"], k) for k in levels}
+        pub_total = sum(pub_counts.values())
+        sim_counts = {
+            lv: float(_one(ind, year, t["measure"], breakdown, lv)["value"])
+            for lv in levels.values()
+        }
+        sim_total = sum(sim_counts.values())
+        targets = {k: 100 * v / pub_total for k, v in pub_counts.items()}
+        values = {lv: 100 * c / sim_total if sim_total else float("nan") for lv, c in sim_counts.items()}  # fmt: skip
+        n = {lv: sim_total for lv in levels.values()}
+        rnd = 0.0  # shares of published counts: the count rounding is negligible
+    else:
+        targets = {k: _published_value(pub, t["published"], k) for k in levels}
+        rows = {lv: _one(ind, year, t["measure"], breakdown, lv) for lv in levels.values()}
+        values = {lv: r["value"] for lv, r in rows.items()}
+        n = {lv: r["denominator"] for lv, r in rows.items()}
+        rnd = rounding
+    out = []
+    for key, level in levels.items():
+        p = targets[key]
+        se, limit = share_tolerance(p, float(n[level]), tol, rnd)
+        out.append(
+            {**base, "breakdown": breakdown, "level": level, "published": p,
+             "simulated": values[level], "n": float(n[level]), "se": se, "tolerance": limit}
+        )  # fmt: skip
     return out

@@ -71,9 +71,12 @@ class SynthParams:
     month_shares: tuple[float, ...] = (8.9, 7.8, 8.6, 6.8, 9.2, 9.4, 8.5, 7.1, 8.2, 9.0, 9.5, 7.0)
     weekend_to_monday: float = 0.85
     # total referrals / first-ever referrals (re-referrals and moves), from calibration runs
-    referral_amplification: float = 1.73
+    referral_amplification: float = 1.739
 
     # ---- LAs -------------------------------------------------------------------------------
+    # 0-17 population relative to the calibrated one (referrals per child 552.5 per 10,000);
+    # 1.0 except in the tests that check the end-to-end calibration fails when it moves
+    population_scale: float = 1.0
     la_size_sd_log: float = 0.30
     referral_rate_sd_log: float = 0.30
     cpp_hazard_sd_log: float = 0.25
@@ -85,12 +88,12 @@ class SynthParams:
     # ---- children at first referral --------------------------------------------------------
     first_referral_age_band: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 0.060,
+            "unborn": 0.080,
             "under 1": 0.095,
             "1-4": 0.135,
             "5-9": 0.185,
             "10-15": 0.215,
-            "16+": 0.310,
+            "16+": 0.290,
         }
     )
     sex_shares: dict[str, float] = field(
@@ -114,16 +117,16 @@ class SynthParams:
     # time to first CPP after a non-NFA referral (cause-specific, proportional hazards)
     cpp_baseline: PiecewiseHazard = PiecewiseHazard(
         breaks=(0, 7, 21, 45, 91, 365),
-        rates=(0.00049, 0.0021, 0.0024, 0.00098, 0.00023, 0.00006),
+        rates=(0.000534, 0.00229, 0.002616, 0.001068, 0.000251, 0.0000654),
     )
     cpp_hr_age: dict[str, float] = field(
         default_factory=lambda: {
-            "unborn": 2.5,
-            "under 1": 2.0,
+            "unborn": 2.0,
+            "under 1": 1.3,
             "1-4": 1.3,
             "5-9": 1.0,
             "10-15": 0.8,
-            "16+": 0.4,
+            "16+": 0.08,
         }
     )
     cpp_hr_disabled: float = 1.5
@@ -146,29 +149,38 @@ class SynthParams:
         (51, 60, 5.0),
         (61, 120, 7.3),
     )
+    # re-assessment during an open episode of need (completed assessments per referral)
+    reassessment_prob: float = 0.17
+    reassessment_min_gap_days: int = 30
     # S47 start -> ICPC (C4 working-day bands)
     icpc_wd_bands: tuple[tuple[int, int, float], ...] = (
-        (3, 10, 12.0),
-        (11, 15, 56.0),
-        (16, 20, 13.0),
-        (21, 45, 19.0),
+        (3, 10, 1.0),
+        (11, 15, 66.0),
+        (16, 20, 12.0),
+        (21, 45, 21.0),
     )
     # decorations (per non-NFA episode without a plan)
-    s47_no_icpc_prob: float = 0.226
+    s47_no_icpc_prob: float = 0.205
     s47_icpc_no_plan_prob: float = 0.0205
-    s47_extra_before_plan_prob: float = 0.05
+    s47_extra_before_plan_prob: float = 0.30
     # CPP duration (D7 ending bands, days)
     cpp_duration_bands: tuple[tuple[int, int, float], ...] = (
         (14, 91, 17.8),
         (92, 182, 10.4),
         (183, 364, 41.8),
-        (365, 729, 23.8),
+        (365, 500, 16.0),  # 1-2 y (23.8%) skewed early: plans on at 31 March 1-2 y 14.4%
+        (501, 729, 7.8),
         (730, 1100, 3.4),
     )
     cpp_category_shares: dict[str, float] = field(
         default_factory=lambda: {"NEG": 47.3, "EMO": 34.7, "PHY": 8.5, "SAB": 4.3, "MUL": 5.2}
     )
-    cpp_latest_category_changes: float = 0.08
+    # latest category differs from the initial one: redrawn from this mix (D4 vs A5: plans
+    # at 31 March move from physical / sexual / multiple towards emotional abuse)
+    cpp_latest_category_changes: float = 0.20
+    cpp_latest_category_shares: dict[str, float] = field(
+        default_factory=lambda: {"NEG": 45.5, "EMO": 48.6, "PHY": 0.7, "SAB": 3.1, "MUL": 2.2}
+    )
     # probability of 1-2 earlier plans not simulated (before the simulation start or in LAs
     # outside the generated set), by age band at the child's first simulated referral
     pre_history_cpp: dict[str, float] = field(
@@ -184,10 +196,10 @@ class SynthParams:
     # episode continues after a plan ends (no care): share closing soon, else exponential
     post_plan_quick_share: float = 0.32
     post_plan_quick_days: int = 90
-    post_plan_mean_days: float = 420.0
+    post_plan_mean_days: float = 260.0
     # assessed not in need: closure within this many days of authorisation and no ICPC
     not_in_need_window_days: int = 21
-    not_in_need_prob: float = 0.70
+    not_in_need_prob: float = 0.85
     rc9_share_from_2023: float = 0.4
     # closure reasons (episodes of need, not from care, not at 18): renormalised B6 shares
     closure_reason_other: dict[str, float] = field(

@@ -46,7 +46,7 @@ def build_las(
     ref_mult = np.exp(ref_log)
     c = np.sum(size / ref_mult) / np.sum(size)
     rate_mult = ref_mult * c  # LA referral rate / national rate
-    population = scale * size / (REFERRALS_PER_CHILD_2018 * rate_mult)
+    population = params.population_scale * scale * size / (REFERRALS_PER_CHILD_2018 * rate_mult)
 
     outlier = np.array([code in params.outlier_cpp_hr for code in codes])
     cpp_log = rng.normal(0.0, params.cpp_hazard_sd_log, n_las)

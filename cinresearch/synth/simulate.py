@@ -231,7 +231,7 @@ def _draw_care(
     u = rng.random(n)
     short = np.where(u < 0.8, EX["home"], EX["other"])
     medium = np.select(
-        [young & (u > 0.8), u < 0.5, u < 0.7, u < 0.8],
+        [young & (u > 0.8), u < 0.5, u < 0.7, u < 0.74],
         [EX["adopted"], EX["home"], EX["sgo"], EX["cao"]],
         default=EX["other"],
     )
@@ -471,7 +471,9 @@ def _decorate(
     init = pick(rng, params.cpp_category_shares, n)
     changed = rng.random(n) < params.cpp_latest_category_changes
     E["cpp_initial_category"] = init
-    E["cpp_latest_category"] = np.where(changed, pick(rng, params.cpp_category_shares, n), init)
+    E["cpp_latest_category"] = np.where(
+        changed, pick(rng, params.cpp_latest_category_shares, n), init
+    )
 
     # CIN plans: after the assessment for episodes of need (ending before a plan or care),
     # and a step-down plan after a CPP that did not end in care
@@ -664,6 +666,7 @@ def simulate(
     stage("identifiers")
 
     frames = _frames(rng(7), E, P, persons, la_children, codes, params, sim_end)
+    frames["assessments"] = _with_reassessments(rng(10), frames["assessments"], E, params, sim_end)
     # children who could appear in any output: under 18 at some point of the kept window
     persons = persons.filter(pl.Series(P["b18"] >= keep_from))
     del E, P  # the frames hold everything from here on (keeps peak memory down)
@@ -785,6 +788,65 @@ def _history(E: dict[str, np.ndarray], P: dict[str, np.ndarray]) -> np.ndarray:
     first_need = np.full(len(P["birth"]), np.iinfo(np.int64).max)
     np.minimum.at(first_need, E["person"][need], E["referral"][need])
     return np.where(first_need == np.iinfo(np.int64).max, NA, first_need)
+
+
+def _with_reassessments(
+    rng: np.random.Generator,
+    assessments: pl.DataFrame,
+    E: dict[str, np.ndarray],
+    params: SynthParams,
+    sim_end: int,
+) -> pl.DataFrame:
+    """Add a second assessment to some episodes of need still open well after the first.
+
+    With probability ``reassessment_prob`` an episode (not NFA, not closed as assessed not in
+    need) open at least ``reassessment_min_gap_days`` after its first assessment was authorised
+    gets a re-assessment starting uniformly in that open period (at most a year on), with the
+    same working-day duration bands, authorised no later than the closure (DfE counts every
+    completed assessment: 631,090 in 2017-18 for 593,940 referrals that were not NFA).
+    Its factors are drawn like a first assessment's, with the code list of its own year.
+    """
+    auth = E["assessment_authorised"].astype(np.int64)
+    closure = E["closure"].astype(np.int64)
+    gap = params.reassessment_min_gap_days
+    room = np.minimum(closure, auth + 365) - (auth + gap)
+    eligible = (
+        ~E["referral_nfa"]
+        & (auth != NA)
+        & (E["closure_reason"] < RC["RC8"])
+        & (room > 0)
+        & (rng.random(len(auth)) < params.reassessment_prob)
+    )
+    idx = np.flatnonzero(eligible)
+    start = auth[idx] + gap + np.floor(rng.random(len(idx)) * room[idx]).astype(np.int64)
+    start = D.roll_to_working_day(start)
+    done = np.minimum(
+        D.add_working_days(start, _draw_bands(rng, params.assessment_wd_bands, len(idx))),
+        closure[idx],
+    )
+    keep = (start <= sim_end) & (start <= closure[idx])
+    idx, start, done = idx[keep], start[keep], done[keep]
+    done = np.where(done > sim_end, NA, done)
+    row = np.arange(len(idx))
+    finished = done != NA
+    factors = _factors(
+        rng, row[finished], done[finished], np.zeros(int(finished.sum()), dtype=bool)
+    ).rename({"episode_id": "row"})
+    extra = (
+        pl.DataFrame(
+            {
+                "row": row,
+                "episode_id": E["episode_id"][idx],
+                "assessment_start": date_series(start),
+                "assessment_authorised": date_series(done),
+            }
+        )
+        .join(factors, on="row", how="left")
+        .drop("row")
+    )
+    return pl.concat([assessments, extra.select(assessments.columns)], how="vertical").sort(
+        "episode_id", "assessment_start"
+    )
 
 
 def _frames(
