@@ -204,11 +204,21 @@ def _percentage_constraints(
         if not levels or (geo, levels) not in cells or (geo, ()) not in cells:
             continue
         found.append((cells[(geo, levels)], cells[(geo, ())], pct))
-    for num, total, pct in found:  # refuted on an exact LA row: this file's % is something else
-        exact = _checkable(attack, [num, total]) and attack.lo[total] > 0
-        if exact and abs(100 * attack.lo[num] / attack.lo[total] - pct) > 0.05 + 1e-9:
+    for num, total, pct in found:  # refuted by a published row: this file's % is of something else
+        if _refutes(attack, num, total, pct):
             return
     attack.ratios.extend(r for r in found if _exact(attack, r) or not _from_shown(attack, r))
+
+
+def _refutes(attack: Attack, num: int, total: int, pct: float) -> bool:
+    """No number and Total within their published intervals give this percentage (exact LA
+    rows, or rounded rows read as intervals): the percentage is not a share of the Total."""
+    lo_n, hi_n, lo_t, hi_t = attack.lo[num], attack.hi[num], attack.lo[total], attack.hi[total]
+    if hi_n >= BIG or hi_t >= BIG or hi_t <= 0:
+        return False
+    low = 100 * lo_n / hi_t
+    high = 100 * hi_n / lo_t if lo_t > 0 else math.inf
+    return pct < low - 0.05 - 1e-9 or pct > high + 0.05 + 1e-9
 
 
 def _exact(attack: Attack, ratio: tuple[int, int, float]) -> bool:
