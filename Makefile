@@ -41,6 +41,7 @@ build: load
 
 report: build
 	$(BIN)/cinresearch report --store $(DATA)/store --year $(YEAR) --out reports/$(YEAR)
+	$(BIN)/python -m cinresearch.tools.disclosure_attack reports/$(YEAR)/data
 
 demo: report
 
