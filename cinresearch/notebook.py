@@ -1025,8 +1025,7 @@ def gray_tests(
 
     ``groups`` maps a label ("Age band") to a column. Levels with fewer than ``min_events``
     events of ``cause`` are left out of that test (a test on a handful of events is not
-    informative, and a group of one or two children makes the variance estimate degenerate);
-    the notes say which. Returns ``comparison, groups, statistic, df, p`` (one row per test
+    informative, and its chi-squared approximation is poor); the notes say which. Returns ``comparison, groups, statistic, df, p`` (one row per test
     with at least two levels left) and the notes.
     """
     from cinresearch.survival import gray_test

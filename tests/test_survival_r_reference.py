@@ -3,8 +3,11 @@
 The datasets and reference values in ``tests/fixtures/survival/r/`` were written by
 ``cox_gray_reference.R`` there (R and package versions in ``versions.json``): Cox models by
 ``survival::coxph(ties = "efron", control = coxph.control(eps = 1e-12))`` and Gray's test by
-``cmprsk::cuminc(...)$Tests``. Tolerance: 1e-6 absolute on coefficients, standard errors,
-test statistics and p-values (the engine agrees to ~1e-12).
+``cmprsk::cuminc(...)$Tests`` (statistic, p, df), with the score vector and variance matrix
+behind it from the ``crstm`` routine cuminc calls (``gray_score.csv``, ``gray_variance.csv``;
+each case's data in ``gray_cases.csv``; no ``entry``: cmprsk has no left truncation).
+Tolerance: 1e-6 absolute on coefficients, standard errors, test statistics and p-values (the
+engine agrees to ~1e-12); Gray's score, variance and statistic also to 1e-6 relative.
 """
 
 from __future__ import annotations
@@ -88,29 +91,74 @@ def test_cox_wrong_ties_would_fail(cox_data, cox_reference):
     assert np.abs(fit.coef - ref).max() > 100 * TOL
 
 
-GRAY_CASES = {
-    "all": (lambda d: d, None),
-    "strata": (lambda d: d, "gstratum"),
-    "two_groups": (lambda d: d.filter(pl.col("grp") != "g3"), None),
-    "small": (lambda d: d.head(40), None),
-}
+@pytest.fixture(scope="module")
+def gray_fixtures() -> dict[str, pl.DataFrame]:
+    return {
+        name: pl.read_csv(R_DIR / f"gray_{name}.csv")
+        for name in ("cases", "reference", "score", "variance")
+    }
 
 
-@pytest.mark.parametrize("case", list(GRAY_CASES))
+GRAY_CASES = [
+    "all",
+    "strata",
+    "two_groups",
+    "small",
+    "tiny_group",
+    "ties",
+    "ties_strata",
+    "strata_absent",
+    "four_groups",
+]
+
+
+def test_gray_cases_cover_the_hard_parts(gray_fixtures):
+    cases = gray_fixtures["cases"]
+    ref = gray_fixtures["reference"]
+    assert sorted(ref["case"].unique().to_list()) == sorted(GRAY_CASES)
+    assert ref.group_by("case").len()["len"].to_list() == [2] * len(GRAY_CASES)  # both causes
+
+    def case(name):
+        return cases.filter(pl.col("case") == name)
+
+    assert case("small").height == 40
+    assert case("tiny_group").filter(pl.col("grp") == "g3").height == 5
+    assert case("four_groups")["grp"].n_unique() == 4
+    absent = case("strata_absent").filter(pl.col("grp") == "g3")
+    assert absent["stratum"].unique().to_list() == ["s1"]
+    # ties of one cause within a group, and of both causes and censoring at one time
+    ties = case("ties")
+    assert ties.filter(pl.col("fstatus") == 2).group_by("ftime", "grp").len()["len"].max() > 1
+    kinds = ties.group_by("ftime").agg(pl.col("fstatus").n_unique())["fstatus"]
+    assert kinds.max() == 3
+
+
+@pytest.mark.parametrize("case", GRAY_CASES)
 @pytest.mark.parametrize("cause", [1, 2])
-def test_gray_score_equals_cmprsk(case, cause):
-    """Gray's score vector (observed minus expected on the subdistribution risk set, summed
-    over strata) equals the one cmprsk::cuminc computes, to 1e-6 absolute."""
-    from cinresearch.survival import _gray_scores, _prepare_test
+def test_gray_equals_cmprsk(gray_fixtures, case, cause):
+    """Gray's score, its variance matrix (summed over strata) and the statistic and p-value
+    equal those of cmprsk::cuminc (score and variance from the crstm routine cuminc calls), to
+    1e-6 absolute AND 1e-6 relative (the engine agrees to ~1e-13)."""
+    from cinresearch.survival import _gray_score_variance, _prepare_test
 
-    pick, strata = GRAY_CASES[case]
-    data = pick(pl.read_csv(R_DIR / "gray_data.csv"))
-    ref = pl.read_csv(R_DIR / "gray_score.csv").filter(
-        (pl.col("case") == case) & (pl.col("cause") == cause)
-    )
+    def pick(frame):
+        return frame.filter((pl.col("case") == case) & (pl.col("cause") == cause))
+
+    data = gray_fixtures["cases"].filter(pl.col("case") == case)
+    ref = pick(gray_fixtures["reference"]).row(0, named=True)
+    strata = "stratum" if ref["stratified"] else None
     dur, st, ent, g, k, sc = _prepare_test(data, "ftime", "fstatus", "grp", None, strata, False)
-    z = np.zeros(k - 1)
-    for s in np.unique(sc):
-        m = sc == s
-        z += _gray_scores(dur[m], st[m], ent[m], g[m], k, cause, influence=False)[0]
-    np.testing.assert_allclose(z, ref.sort("k")["score"], rtol=0, atol=TOL)
+    z, V = _gray_score_variance(dur, st, ent, g, sc, k, cause)
+
+    score = pick(gray_fixtures["score"]).sort("k")["score"].to_numpy()
+    var = pick(gray_fixtures["variance"])
+    V_r = np.full((k - 1, k - 1), np.nan)
+    V_r[var["i"].to_numpy() - 1, var["j"].to_numpy() - 1] = var["var"].to_numpy()
+    res = sv.gray_test(data, "ftime", "fstatus", cause, group="grp", strata=strata).row(
+        0, named=True
+    )
+    for ours, theirs in [(z, score), (V, V_r), (res["statistic"], ref["stat"])]:
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=TOL)
+        np.testing.assert_allclose(ours, theirs, rtol=TOL, atol=0)
+    assert res["p"] == pytest.approx(ref["pv"], abs=TOL)
+    assert res["df"] == ref["df"] == k - 1
