@@ -1,23 +1,7 @@
-"""An intruder attacks the published CSV files of a report run on synthetic data.
-
-The attacker knows only what a reader of the ``data/`` folder knows: the EES files, their
-``.meta.csv`` and the publication conventions (LA counts exact, England and regional counts
-rounded half up to 10, ``low`` = 1..4, ``c`` = suppressed and not zero, percentages at 1 dp).
-It does not use :mod:`cinresearch.disclosure`. From the files it writes equations it believes:
-
-* within a file, the levels of a filter add up to its ``Total`` (subtraction from totals);
-* across geographies, the LAs of a region add up to the region, and all LAs to England
-  (the single-LA region copy is the one-LA case of this);
-* across files, the same figure appears twice: the headline column ``X`` (or ``X_number``) and
-  the ``Total`` rows of every ``X_by_<filter>`` file (shared margins);
-* in a breakdown file, ``percentage = 100 * number / Total`` to 1 dp, at every level (the
-  issue's differencing attack: percentage x recovered aggregate total - other LAs' cells).
-
-Equations it can check on fully published rows and finds false are dropped. Every suppressed
-cell is then bounded by linear programs (integer programs where the range is narrow).
-
-Criterion (docs/disclosure.md): a ``c`` cell is **recovered** if its feasible integer range is a
-single value, or lies inside 1..5 and is narrower than 1..5, and the true value is in the range.
+"""The intruder of :mod:`cinresearch.tools.disclosure_attack` (which documents what it knows,
+the equations it writes and the recovery criterion) attacks the published files of a small
+synthetic store: it must recover nothing from the publication, and must recover cells from a
+deliberately weakened one (so the attack is shown to work).
 """
 
 from __future__ import annotations
