@@ -428,7 +428,7 @@ def test_logrank_detects_difference_and_not_identity():
 
 
 def test_gray_influence_is_exact_derivative():
-    from cinresearch.survival import _gray_scores
+    from cinresearch.survival.hypothesis_tests import _gray_scores
 
     rng = np.random.default_rng(34)
     n = 40

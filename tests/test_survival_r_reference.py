@@ -78,7 +78,7 @@ def test_cox_tied_times_are_present(cox_data):
 
 def test_cox_wrong_ties_would_fail(cox_data, cox_reference):
     # sanity of the tolerance: dropping the tied events' Efron correction moves the estimates
-    from cinresearch.coxph import fit_cox
+    from cinresearch.survival.coxph import fit_cox
 
     d = cox_data
     X = d.select("x1", "x2", "x3").to_numpy().astype(float)
@@ -101,7 +101,7 @@ GRAY_CASES = {
 def test_gray_score_equals_cmprsk(case, cause):
     """Gray's score vector (observed minus expected on the subdistribution risk set, summed
     over strata) equals the one cmprsk::cuminc computes, to 1e-6 absolute."""
-    from cinresearch.survival import _gray_scores, _prepare_test
+    from cinresearch.survival.hypothesis_tests import _gray_scores, _prepare_test
 
     pick, strata = GRAY_CASES[case]
     data = pick(pl.read_csv(R_DIR / "gray_data.csv"))
