@@ -562,7 +562,7 @@ def test_same_result_from_store(tmp_path, frames, y2019):
     from cinresearch.store import Store
 
     store = Store(tmp_path / "store")
-    typed = {name: ind._coerce(f.lazy()).collect() for name, f in frames.items()}
+    typed = {name: ind.inputs._coerce(f.lazy()).collect() for name, f in frames.items()}
     store.commit_input(
         "fixture", file="fixture", sha256="0", kind="test", frames=typed, census_year=None
     )
@@ -572,7 +572,7 @@ def test_same_result_from_store(tmp_path, frames, y2019):
 
 def test_same_result_from_journey_tables(frames, y2019):
     journeys = pytest.importorskip("cinresearch.journeys")
-    typed = {name: ind._coerce(f.lazy()) for name, f in frames.items()}
+    typed = {name: ind.inputs._coerce(f.lazy()) for name, f in frames.items()}
     typed["referrals"] = typed["referrals"].with_columns(pl.lit(None, pl.Date).alias("icpc_date"))
     typed["children"] = typed["children"].with_columns(
         pl.lit(None, pl.String).alias("upn_hash"),

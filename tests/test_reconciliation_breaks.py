@@ -36,8 +36,8 @@ def test_cohort_reconciliation_raises_on_a_lost_subject() -> None:
     frame = pl.DataFrame({"end_reason": ["outcome"]})  # one of the two never came out
     excluded = pl.DataFrame(schema={"reason": pl.String})
     with pytest.raises(AssertionError, match="does not add up"):
-        cohorts._reconcile(2, {}, in_cohort, excluded, frame, [], outcome)
+        cohorts.frame._reconcile(2, {}, in_cohort, excluded, frame, [], outcome)
     # and the honest version passes
     frame_ok = pl.DataFrame({"end_reason": ["outcome", "censored: data end"]})
-    table = cohorts._reconcile(2, {}, in_cohort, excluded, frame_ok, [], outcome)
+    table = cohorts.frame._reconcile(2, {}, in_cohort, excluded, frame_ok, [], outcome)
     assert table.filter(pl.col("stage") == "rows out")["n"].item() == 2
