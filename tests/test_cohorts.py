@@ -670,3 +670,22 @@ def test_prior_plans_from_cp_plans_of_earlier_returns():
     n_prior = dict(result.frame.select("subject_id", "n_prior_cpp").iter_rows())
     assert n_prior["K5"] == 1 and n_prior["K2"] == 0
     assert _row(result.frame, "K5")["prior_cpp_at_start"]  # seen in an earlier return
+
+
+def test_disability_is_the_one_recorded_at_referral_not_the_latest(episodes, events):
+    """``disabled_at_referral`` (the return of the referral's year) wins over the child's
+    latest ``disabled``; where it is null (no return gives it) the latest is used."""
+    ids = ["E01", "E16", "E17"]
+    at_referral = {"E01": True, "E16": False, "E17": None}
+    marked = episodes.with_columns(
+        disabled=pl.when(pl.col("episode_id") == "E16").then(True).otherwise("disabled"),
+        disabled_at_referral=pl.col("episode_id").replace_strict(
+            at_referral, default=None, return_dtype=pl.Boolean
+        ),
+    )
+    result = build_survival_frame(
+        marked, "referrals_2019_2021", "cpp", events=events, prior_plans="keep"
+    )
+    got = {i: _row(result.frame, i)["disabled"] for i in ids}
+    latest_e17 = episodes.filter(pl.col("episode_id") == "E17")["disabled"].item()
+    assert got == {"E01": True, "E16": False, "E17": latest_e17}

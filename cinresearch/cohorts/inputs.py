@@ -1,7 +1,11 @@
 """The input tables made ready for a survival frame: episodes, CP plans and the subjects.
 
 Episodes are typed, filled from ``children`` where a column is missing, given the next
-referral of the same child to the same LA and the LA's last return; plans are de-duplicated
+referral of the same child to the same LA and the LA's last return; ``disabled`` is the
+disability recorded at the time of the referral (``episodes.disabled_at_referral``: the
+child's return for the referral's census year, else the nearest earlier one, else the nearest
+later one) where the episodes carry it, so a covariate never looks ahead to a later return;
+the child's latest ``disabled`` is used only where no return gives it; plans are de-duplicated
 (latest return wins) with the next plan of the child; subjects are episodes, or CP plans
 carrying their episode's columns, each with its origin date.
 """
@@ -115,6 +119,13 @@ def _prepare_episodes(
         ).drop([f"_child_{c}" for c in fill])
     _require(lf, _CHILD_COLUMNS, "episodes (or children)", "age, death and 18th birthday")
     cols = _columns(lf)
+    if "disabled_at_referral" in cols:
+        at_referral = pl.col("disabled_at_referral").cast(pl.Boolean)
+        lf = lf.with_columns(
+            (pl.coalesce(at_referral, "disabled") if "disabled" in cols else at_referral).alias(
+                "disabled"
+            )
+        )
     lf = lf.with_columns(
         pl.lit(None, dtype=dtype).alias(name)
         for name, dtype in _COVARIATE_COLUMNS.items()
