@@ -60,6 +60,8 @@ from typing import Any
 import polars as pl
 import yaml
 
+from cinresearch.geography import la_lookup
+
 DEFINITIONS_PATH = Path(__file__).resolve().parent.parent / "data_contracts" / "indicators.yaml"
 
 NATIONAL = "National"
@@ -1330,10 +1332,8 @@ def _region_map(regions: Mapping[str, str] | pl.DataFrame | None) -> dict[str, s
 
 
 def _default_regions(census_year: int) -> dict[str, str]:
-    """LA code -> ONS region code from the LA reference list (cinresearch.publication)."""
+    """LA code -> ONS region code from the LA reference list (cinresearch.geography)."""
     try:
-        from cinresearch.publication import la_lookup
-
         table = la_lookup(census_year).drop_nulls(["old_la_code", "region_code"])
     except Exception:  # reference list unavailable
         return {}
@@ -1540,7 +1540,7 @@ def compute_indicators(
     ``geography`` picks levels from ``national``, ``regional`` and ``la``. Regions come from
     ``regions`` (LA code → region code, as a mapping or a frame with ``la_code, region_code``),
     else from the LA reference list (``data_contracts/codes/la_codes.yaml`` via
-    :func:`cinresearch.publication.la_lookup`); LAs without a region are left out of the
+    :func:`cinresearch.geography.la_lookup`); LAs without a region are left out of the
     Regional rows with a warning. LA rows carry their region code whenever one is known.
     Returns the tidy frame described in the module docstring.
     """
