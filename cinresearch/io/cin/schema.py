@@ -121,7 +121,7 @@ ELEMENT_TABLE = {
 #: else inside a ``<Child>`` is unrecognised (counted by path, never its value). Record elements
 #: in the wrong place are not listed here: they are rejected as misplaced instead.
 SCHEMA_CHILDREN: dict[str, frozenset[str]] = {
-    # identifiers not wrapped in a container are tolerated (see _Parser.child)
+    # identifiers not wrapped in a container are tolerated (see lxml_reader.ChildParser.child)
     "Child": frozenset({*CONTAINERS, "CINdetails", *CHILD_FIELDS}),
     "ChildIdentifiers": frozenset({*CHILD_FIELDS, "Disabilities"}),
     "ChildCharacteristics": frozenset({*CHILD_FIELDS, "Disabilities"}),
