@@ -466,7 +466,7 @@ def styled_table_html(
     Text is escaped; ``notes`` (e.g. symbol legend, source, rounding) go under the table.
     """
     notes_list = [notes] if isinstance(notes, str) else list(notes or [])
-    try:
+    try:  # great-tables is imported only when a styled table is drawn (slow to import)
         from great_tables import GT
 
         table = GT(frame).tab_header(title=title, subtitle=subtitle)

@@ -163,6 +163,8 @@ class CellSystem:
         tables' equations are sums along nested margins, where the two nearly always agree).
         Returns ``(nan, nan)`` if the published figures contradict the equations.
         """
+        # imported on first use, for speed: scipy.optimize takes longer to import than the
+        # rest of the package, and only an interval audit of a publication needs it
         from scipy.optimize import Bounds, LinearConstraint, linprog, milp
         from scipy.sparse import coo_matrix
 
