@@ -23,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LOAD = (
-    "import sys; from cinresearch.io.cin_xml import read_cin_xml;"
+    "import sys; from cinresearch.io.cin import read_cin_xml;"
     "from cinresearch.pseudonymise import DEMO_KEY, Pseudonymiser;"
     "r = read_cin_xml(sys.argv[1], Pseudonymiser(DEMO_KEY));"
     "print(r.tables['children'].height)"

@@ -23,7 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cinresearch.io import _cinfast, cin_xml_columnar, cin_xml_native, cin_xml_parallel
+from cinresearch.io import _cinfast
+from cinresearch.io.cin import native, parallel, polars_reader
 
 ROOT = Path(__file__).resolve().parent.parent
 ALPHABET = b'<>/&="\n\r\t !?AZaz09\x00\x80\xbf\xef\xff'
@@ -61,14 +62,14 @@ def _compare(data: bytes, scratch: Path) -> int:
     except UnicodeDecodeError:
         text = None
     results = {
-        "compiled": cin_xml_native.parse_children(data),
-        "polars": cin_xml_columnar.parse_children(text) if text is not None else None,
+        "compiled": native.parse_children(data),
+        "polars": polars_reader.parse_children(text) if text is not None else None,
     }
     accepted = {name: r for name, r in results.items() if r is not None}
     if not accepted:
         return 0
     scratch.write_bytes(data)
-    reference = cin_xml_parallel._parse_range_lxml(str(scratch), 0, len(data), "")
+    reference = parallel._parse_range_lxml(str(scratch), 0, len(data), "")
     for name, result in accepted.items():
         if not reference["ok"]:
             raise SystemExit(f"{name} reader accepted what lxml rejects: {data!r}")
@@ -84,25 +85,25 @@ def _compare_whole(data: bytes, scratch: Path) -> int:
     """Load a mutated whole return with each reader; all must equal the lxml load. 1 if loaded."""
     from polars.testing import assert_frame_equal
 
-    from cinresearch.io.cin_xml import CIN_TABLES, read_cin_xml
+    from cinresearch.io.cin import CIN_TABLES, read_cin_xml
     from cinresearch.io.errors import InputFileError
     from cinresearch.pseudonymise import Pseudonymiser
 
     key = Pseudonymiser(b"fuzz-key-not-secret")
     scratch.write_bytes(data)
 
-    def load(columnar: bool) -> object:
+    def load(column_wise: bool) -> object:
         try:
-            return read_cin_xml(scratch, key, workers=1, columnar=columnar)
+            return read_cin_xml(scratch, key, workers=1, columnar=column_wise)
         except InputFileError as err:
             return str(err)
 
     reference = load(False)
-    saved = cin_xml_native._cinfast
+    saved = native._cinfast
     try:
         for name in ("compiled", "polars"):
             if name == "polars":
-                cin_xml_native._cinfast = None
+                native._cinfast = None
             result = load(True)
             if isinstance(reference, str) or isinstance(result, str):
                 if result != reference:
@@ -113,7 +114,7 @@ def _compare_whole(data: bytes, scratch: Path) -> int:
             assert_frame_equal(result.rejects, reference.rejects)
             assert_frame_equal(result.reconciliation, reference.reconciliation)
     finally:
-        cin_xml_native._cinfast = saved
+        native._cinfast = saved
     return 0 if isinstance(reference, str) else 1
 
 

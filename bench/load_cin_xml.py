@@ -115,7 +115,7 @@ def _measure(path: Path) -> None:
 
     import psutil
 
-    from cinresearch.io.cin_xml import read_cin_xml
+    from cinresearch.io.cin import read_cin_xml
     from cinresearch.pseudonymise import load_key
 
     tree_peak = [0]

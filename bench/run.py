@@ -8,7 +8,7 @@ Usage (also ``make bench``)::
 Stages (each measured in its own subprocess: wall time, CPU time and peak RSS, from
 ``/usr/bin/time -v`` when present, else ``os.wait4`` rusage of that one child):
 
-``load``       ``cinresearch.io.cin_xml.read_cin_xml`` on one return of ``--children`` children
+``load``       ``cinresearch.io.cin.read_cin_xml`` on one return of ``--children`` children
                (the file is built and cached by ``bench/load_cin_xml.py`` in ``bench/cache/``).
 ``baselines``  the same file through: a pandas + ElementTree parser (``baselines/pandas_etree.py``),
                Social Finance's ``liiatools`` CIN clean (separate venv ``bench/.venv-liiatools``;
@@ -325,7 +325,7 @@ def worker(name: str, params: dict[str, Any]) -> None:
     t0 = time.perf_counter()
     if name == "read_cin_xml":
         try:
-            from cinresearch.io.cin_xml import read_cin_xml
+            from cinresearch.io.cin import read_cin_xml
             from cinresearch.pseudonymise import load_key
         except ImportError as err:
             return _skip("read_cin_xml", err)

@@ -275,7 +275,7 @@ def geography_label(la_code: str, synthetic: bool = False) -> str:
     if synthetic:
         return f"LA {la_code} (synthetic)"
     try:
-        from cinresearch.publication import la_lookup
+        from cinresearch.geography import la_lookup
 
         names = la_lookup().filter(pl.col("old_la_code") == la_code)["la_name"].to_list()
     except Exception:  # pragma: no cover - the lookup is optional decoration

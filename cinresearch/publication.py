@@ -14,11 +14,11 @@ indicators are already rounded, suppressed and carry symbols.
 Geography columns by level (conventions from ``data_contracts/publication.yaml``): National rows
 leave the region and LA columns empty; Regional rows fill ``region_code``/``region_name``; LA rows
 fill the LA columns and their region. LA names, ONS codes and regions come from
-``data_contracts/codes/la_codes.yaml``, chosen for the row's census year (codes changed at
-reorganisations, e.g. North Yorkshire E10000023 -> E06000065 from 2024). An LA code missing from
-that list (e.g. a synthetic "9xx" code) gets ``la_name = "Local authority <code>"`` and empty
-``new_la_code``/``region_code``/``region_name`` (unless a region column is supplied), with an
-:class:`UnknownLACodeWarning`. Geography columns are text, not indicators, so empty is allowed
+``data_contracts/codes/la_codes.yaml`` (via :mod:`cinresearch.geography`), chosen for the row's
+census year (codes changed at reorganisations, e.g. North Yorkshire E10000023 -> E06000065 from
+2024). An LA code missing from that list (e.g. a synthetic "9xx" code) gets ``la_name = "Local
+authority <code>"`` and empty ``new_la_code``/``region_code``/``region_name`` (unless a region
+column is supplied), with an :class:`UnknownLACodeWarning`. Geography columns are text, not indicators, so empty is allowed
 there; indicator cells must hold a number or a GSS symbol. ``time_period`` is written as text
 ("2024").
 """
@@ -36,11 +36,13 @@ from typing import Any
 import polars as pl
 import yaml
 
+from cinresearch.disclosure import PublishedTable, SdcSpec, format_rate, protect_publication
+from cinresearch.geography import la_lookup, regions, valid_in_year
+from cinresearch.indicators import compute_indicators, load_definitions
+
 __all__ = [
     "UnknownLACodeWarning",
     "ees_conventions",
-    "la_lookup",
-    "regions",
     "styled_table_html",
     "to_ees",
     "write_ees_csv",
@@ -66,46 +68,6 @@ def _load_yaml(path: str) -> dict[str, Any]:
 def ees_conventions() -> dict[str, Any]:
     """``data_contracts/publication.yaml`` (EES layout, symbols, disclosure defaults), cached."""
     return _load_yaml(str(CONTRACTS_DIR / "publication.yaml"))
-
-
-def _la_codes() -> dict[str, Any]:
-    return _load_yaml(str(CONTRACTS_DIR / ees_conventions()["ees"]["la_codes"]))
-
-
-def regions() -> pl.DataFrame:
-    """ONS regions of England: ``region_code`` (E12000001-E12000009), ``region_name``."""
-    rows = _la_codes()["regions"]
-    return pl.DataFrame(
-        {"region_code": [r["code"] for r in rows], "region_name": [r["name"] for r in rows]}
-    )
-
-
-def la_lookup(census_year: int | None = None) -> pl.DataFrame:
-    """LA reference list; with ``census_year``, only the codes valid in that year (one per LA).
-
-    Columns: old_la_code, new_la_code, la_name, region_code, region_name, subregion,
-    first_census_year, last_census_year (null = open-ended).
-    """
-    schema = {
-        "old_la_code": pl.String,
-        "new_la_code": pl.String,
-        "la_name": pl.String,
-        "region_code": pl.String,
-        "region_name": pl.String,
-        "subregion": pl.String,
-        "first_census_year": pl.Int32,
-        "last_census_year": pl.Int32,
-    }
-    rows = [{k: la.get(k) for k in schema} for la in _la_codes()["local_authorities"]]
-    table = pl.DataFrame(rows, schema=schema)
-    if census_year is not None:
-        table = table.filter(_valid_in(pl.lit(census_year)))
-    return table
-
-
-def _valid_in(year: pl.Expr) -> pl.Expr:
-    first, last = pl.col("first_census_year"), pl.col("last_census_year")
-    return (first.is_null() | (year >= first)) & (last.is_null() | (year <= last))
 
 
 # ----------------------------------------------------------------------------- to_ees
@@ -227,7 +189,7 @@ def _attach_la(work: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("__level") == "Local authority")
         .join(keyed, left_on="__la", right_on="__key", how="left")
         .with_columns(
-            __fit=_valid_in(pl.col("__tp").cast(pl.Int32)),
+            __fit=valid_in_year(pl.col("__tp").cast(pl.Int32)),
             __last=pl.col("last_census_year").fill_null(9999),
         )
         .sort(["__row", "__fit", "__last"], descending=[False, True, True])
@@ -504,7 +466,7 @@ def styled_table_html(
     Text is escaped; ``notes`` (e.g. symbol legend, source, rounding) go under the table.
     """
     notes_list = [notes] if isinstance(notes, str) else list(notes or [])
-    try:
+    try:  # great-tables is imported only when a styled table is drawn (slow to import)
         from great_tables import GT
 
         table = GT(frame).tab_header(title=title, subtitle=subtitle)
@@ -681,8 +643,6 @@ REVISED_LABEL = "revised: later returns applied"
 def _declared_dp(column: str, unit: str) -> int:
     """Decimal places of a published column: the measure's ``dp`` in indicators.yaml if the
     column is a measure, else by unit (counts 0, rates and percentages 1)."""
-    from cinresearch.indicators import load_definitions
-
     try:
         return load_definitions().measure(column).dp
     except KeyError:
@@ -697,8 +657,6 @@ def _to_declared_dp(
     unrounded value. Only for columns that are neither counts nor percentages/rates of counts
     (those are shown as disclosure control derived them). Symbols set by disclosure control
     are kept; rows are matched on every non-indicator column."""
-    from cinresearch.disclosure import format_rate
-
     redo = {c: places for c, places in columns.items() if places != decimals}
     if not redo:
         return protected
@@ -726,8 +684,6 @@ def _prepare(
     basis: str = "as_returned",
 ) -> tuple[Any, dict[str, Any]]:
     """An EES frame (numbers, before disclosure control) and how to write it."""
-    from cinresearch.disclosure import PublishedTable, SdcSpec
-
     indicators = [c for c in frame.columns if c in _spec_indicators(meta)]
     proportional = tuple(
         c for c in indicators if meta["units"].get(c) in ("rate_per_10000", "percent")
@@ -817,8 +773,6 @@ def publication_tables(
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Every table of the official-measures publication as (PublishedTable, write options),
     with true values (before disclosure control); file name = ``table.name + ".csv"``."""
-    from cinresearch.indicators import compute_indicators
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownLACodeWarning)  # synthetic LA codes have no ONS code
         # LAs without a known region simply get no Regional rows
@@ -871,8 +825,6 @@ def write_indicator_tables(
     every indicator label in the ``.meta.csv`` files says so (:data:`REVISED_LABEL`). Indicators
     are written with the decimal places declared in ``data_contracts/indicators.yaml``.
     """
-    from cinresearch.disclosure import protect_publication
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = publication_tables(

@@ -31,7 +31,7 @@ from conftest import CIN_FIXTURES, cin_fixture
 from polars.testing import assert_frame_equal
 
 from cinresearch import contracts
-from cinresearch.io.cin_xml import CIN_TABLES, CinFileError, CinLoad, read_cin_xml
+from cinresearch.io.cin import CIN_TABLES, CinFileError, CinLoad, parallel, read_cin_xml
 from cinresearch.pseudonymise import Pseudonymiser, make_upn, upn_is_valid
 
 # Exact columns of the loaded CIN tables, as fixed in docs/tables.md.
@@ -920,8 +920,6 @@ def test_misplaced_record_elements_are_rejected_not_dropped(demo_key, tmp_path):
 
 
 def test_parallel_parse_matches_sequential_including_rejects(demo_key, tmp_path, monkeypatch):
-    from cinresearch.io import cin_xml_parallel
-
     text = cin_fixture(FAULTS).read_text(encoding="utf-8")
     text = text.replace(  # plus a misplaced element, to cover the misplaced raw table
         "<Ethnicity>BCRB</Ethnicity>",
@@ -930,21 +928,21 @@ def test_parallel_parse_matches_sequential_including_rejects(demo_key, tmp_path,
     path = tmp_path / "faults.xml"
     path.write_text(text, encoding="utf-8")
     used = []
-    real = cin_xml_parallel.parse_parallel
+    real = parallel.parse_parallel
 
     def spy(*args, **kwargs):
         result = real(*args, **kwargs)
         used.append(result is not None)
         return result
 
-    monkeypatch.setattr(cin_xml_parallel, "parse_parallel", spy)
+    monkeypatch.setattr(parallel, "parse_parallel", spy)
     sequential = read_cin_xml(path, demo_key, workers=1, columnar=False)
     assert used == []
     for workers, columnar in ((2, False), (2, True), (1, True)):
-        parallel = read_cin_xml(path, demo_key, workers=workers, columnar=columnar)
+        ranged = read_cin_xml(path, demo_key, workers=workers, columnar=columnar)
         for table in CIN_TABLES:
-            assert_frame_equal(sequential.tables[table], parallel.tables[table])
-        assert_frame_equal(sequential.rejects, parallel.rejects)
-        assert_frame_equal(sequential.reconciliation, parallel.reconciliation)
+            assert_frame_equal(sequential.tables[table], ranged.tables[table])
+        assert_frame_equal(sequential.rejects, ranged.rejects)
+        assert_frame_equal(sequential.reconciliation, ranged.reconciliation)
     assert used == [True, True, True]
     assert sequential.rejects.filter(pl.col("rule") == "schema:misplaced_element").height == 1

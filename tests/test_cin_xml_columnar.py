@@ -1,8 +1,8 @@
 """The fast CIN readers (compiled and polars) give exactly what lxml gives, or decline.
 
 Three readers turn a run of ``<Child>`` elements into raw frames: the compiled reader
-(``cin_xml_native``), the polars reader (``cin_xml_columnar``) and the element-by-element lxml
-parser. The fast two accept only schema-ordered plain XML; on anything they accept, frames,
+(``cinresearch.io.cin.native``), the polars reader (``cinresearch.io.cin.polars_reader``) and the
+element-by-element lxml parser. The fast two accept only schema-ordered plain XML; on anything they accept, frames,
 sequence numbers, lines and counts must equal lxml's, and whatever they decline must still load
 exactly as lxml loads it. The hypothesis test mutates returns at random to check the property
 that matters most: a fast reader never accepts text that lxml rejects or reads differently.
@@ -19,15 +19,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from cinresearch.io import cin_xml_columnar, cin_xml_native, cin_xml_parallel
-from cinresearch.io.cin_xml import CIN_TABLES, read_cin_xml
+from cinresearch.io.cin import CIN_TABLES, native, parallel, polars_reader, read_cin_xml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cin"
 MINIMAL = FIXTURES / "cin_2024_minimal.xml"
 GOOD_FIXTURES = sorted(p for p in FIXTURES.glob("cin_*.xml"))
 
 native_only = pytest.mark.skipif(
-    not cin_xml_native.AVAILABLE, reason="compiled reader not built (no C compiler)"
+    not native.AVAILABLE, reason="compiled reader not built (no C compiler)"
 )
 
 
@@ -42,16 +41,16 @@ def _lxml(text: str) -> dict | None:
     with tempfile.NamedTemporaryFile(suffix=".xml", delete=False) as handle:
         handle.write(text.encode("utf-8"))
     try:
-        result = cin_xml_parallel._parse_range_lxml(handle.name, 0, len(text.encode()), "")
+        result = parallel._parse_range_lxml(handle.name, 0, len(text.encode()), "")
     finally:
         Path(handle.name).unlink()
     return result if result["ok"] else None
 
 
 def _readers(text: str) -> dict[str, dict | None]:
-    out = {"polars": cin_xml_columnar.parse_children(text)}
-    if cin_xml_native.AVAILABLE:
-        out["native"] = cin_xml_native.parse_children(text.encode("utf-8"))
+    out = {"polars": polars_reader.parse_children(text)}
+    if native.AVAILABLE:
+        out["native"] = native.parse_children(text.encode("utf-8"))
     return out
 
 
@@ -164,20 +163,20 @@ def test_fast_readers_decline_what_they_do_not_handle(name: str) -> None:
         results.pop("polars")  # the polars reader strips Unicode space exactly as Python does
         reference = _lxml(mutated)
         assert reference is not None
-        _assert_same(cin_xml_columnar.parse_children(mutated), reference)
+        _assert_same(polars_reader.parse_children(mutated), reference)
     for reader, result in results.items():
         assert result is None, f"{reader} accepted text with {name}"
 
 
 @pytest.mark.parametrize("path", GOOD_FIXTURES, ids=lambda p: p.name)
-@pytest.mark.parametrize("native", [True, False], ids=["native", "polars"])
+@pytest.mark.parametrize("compiled", [True, False], ids=["native", "polars"])
 def test_whole_loads_equal_the_lxml_load(
-    path: Path, native: bool, demo_key, monkeypatch: pytest.MonkeyPatch
+    path: Path, compiled: bool, demo_key, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reference = read_cin_xml(path, demo_key, workers=1, columnar=False)
-    if not native:
-        monkeypatch.setattr(cin_xml_native, "_cinfast", None)
-    elif not cin_xml_native.AVAILABLE:
+    if not compiled:
+        monkeypatch.setattr(native, "_cinfast", None)
+    elif not native.AVAILABLE:
         pytest.skip("compiled reader not built")
     fast = read_cin_xml(path, demo_key, workers=1)
     for table in CIN_TABLES:
@@ -200,14 +199,14 @@ def test_synthetic_returns_are_read_by_the_compiled_reader(
     files = sorted((tmp_path / "synth").rglob("*.xml"))
     assert files
     accepted = []
-    real = cin_xml_native.parse_children
+    real = native.parse_children
 
     def spy(data: bytes):
         result = real(data)
         accepted.append(result is not None)
         return result
 
-    monkeypatch.setattr(cin_xml_native, "parse_children", spy)
+    monkeypatch.setattr(native, "parse_children", spy)
     for path in files:
         try:
             reference = read_cin_xml(path, demo_key, workers=1, columnar=False)
@@ -270,17 +269,17 @@ def test_a_fast_reader_never_accepts_what_lxml_reads_otherwise(text: str) -> Non
 
 
 def test_declared_encodings() -> None:
-    assert cin_xml_parallel.utf8_declared(b'<?xml version="1.0" encoding="UTF-8"?><Message>')
-    assert cin_xml_parallel.utf8_declared(b"\xef\xbb\xbf<?xml version='1.0'?><Message>")
-    assert cin_xml_parallel.utf8_declared(b"<Message>")
-    assert not cin_xml_parallel.utf8_declared(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
+    assert parallel.utf8_declared(b'<?xml version="1.0" encoding="UTF-8"?><Message>')
+    assert parallel.utf8_declared(b"\xef\xbb\xbf<?xml version='1.0'?><Message>")
+    assert parallel.utf8_declared(b"<Message>")
+    assert not parallel.utf8_declared(b'<?xml version="1.0" encoding="ISO-8859-1"?>')
 
 
 def test_latin1_file_is_not_cut_into_utf8_ranges(tmp_path: Path, demo_key) -> None:
     text = MINIMAL.read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
     path = tmp_path / "latin1.xml"
     path.write_bytes(text.replace("CHILD0001", "CHÏLD0001").encode("latin-1"))
-    assert cin_xml_parallel.plan_ranges(path, 2) is None
+    assert parallel.plan_ranges(path, 2) is None
     load = read_cin_xml(path, demo_key, workers=1)
     reference = read_cin_xml(path, demo_key, workers=1, columnar=False)
     assert_frame_equal(load.tables["children"], reference.tables["children"])
@@ -289,9 +288,9 @@ def test_latin1_file_is_not_cut_into_utf8_ranges(tmp_path: Path, demo_key) -> No
 
 def test_raw_identifiers_do_not_leave_the_parsing_process(demo_key) -> None:
     """Children frames come back from a range parse already pseudonymised."""
-    plan = cin_xml_parallel.plan_ranges(MINIMAL, 1)
+    plan = parallel.plan_ranges(MINIMAL, 1)
     assert plan is not None
-    parsed = cin_xml_parallel.parse_parallel(
+    parsed = parallel.parse_parallel(
         MINIMAL, "", 1, 0, columnar=True, pseudonymiser=(demo_key, "999")
     )
     assert parsed is not None
@@ -321,13 +320,13 @@ def test_raw_identifiers_do_not_leave_the_parsing_process(demo_key) -> None:
 )
 def test_compiled_reader_declines_invalid_utf8_and_non_characters(value: bytes) -> None:
     data = _children_text().encode().replace(b"CHILD0001", b"CH" + value + b"ILD")
-    assert cin_xml_native.parse_children(data) is None
+    assert native.parse_children(data) is None
 
 
 @native_only
 def test_compiled_reader_accepts_multibyte_characters_inside_values() -> None:
     text = _children_text().replace("CHILD0001", "C-é€𝄞\ufffd-1")
-    result = cin_xml_native.parse_children(text.encode())
+    result = native.parse_children(text.encode())
     assert result is not None
     _assert_same(result, _lxml(text))
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cinresearch.io import cin_xml_parallel
-from cinresearch.io.cin_xml import read_cin_xml
+from cinresearch.io.cin import parallel, read_cin_xml
 from cinresearch.pseudonymise import load_key
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cin" / "cin_2024_minimal.xml"
@@ -35,18 +34,18 @@ def test_parallel_parse_equals_sequential(tmp_path: Path, monkeypatch: pytest.Mo
     path = _many_children(tmp_path, 60)
     key = load_key(demo=True)
     sequential = read_cin_xml(path, key, workers=1, columnar=False)
-    assert cin_xml_parallel.plan_ranges(path, 3) is not None
-    parsed = cin_xml_parallel.parse_parallel(path, "", 3, 0)
+    assert parallel.plan_ranges(path, 3) is not None
+    parsed = parallel.parse_parallel(path, "", 3, 0)
     assert parsed is not None, "the parallel parser fell back"
-    parallel = read_cin_xml(path, key, workers=3)
+    ranged = read_cin_xml(path, key, workers=3)
     for table, frame in sequential.tables.items():
-        assert frame.equals(parallel.tables[table]), table
-    assert sequential.rejects.sort("line", "rule").equals(parallel.rejects.sort("line", "rule"))
+        assert frame.equals(ranged.tables[table]), table
+    assert sequential.rejects.sort("line", "rule").equals(ranged.rejects.sort("line", "rule"))
     assert sequential.rejects.height > 0
-    assert parallel.reconciliation.get_column("balanced").all()
+    assert ranged.reconciliation.get_column("balanced").all()
     # line numbers point at the real lines of the file
     lines = path.read_text(encoding="utf-8").splitlines()
-    first_reject = parallel.rejects.filter(pl.col("table") == "referrals").row(0, named=True)
+    first_reject = ranged.rejects.filter(pl.col("table") == "referrals").row(0, named=True)
     assert "<CINdetails>" in lines[first_reject["line"] - 1]
 
 
@@ -54,7 +53,7 @@ def test_truncated_file_falls_back_to_sequential_error(tmp_path: Path) -> None:
     path = _many_children(tmp_path, 20)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    assert cin_xml_parallel.plan_ranges(path, 2) is None
+    assert parallel.plan_ranges(path, 2) is None
 
 
 STRAYS = Path(__file__).parent / "fixtures" / "cin" / "stray_elements_2024.xml"
@@ -79,9 +78,9 @@ def test_parallel_parse_reports_strays_with_file_lines(tmp_path: Path) -> None:
     path.write_text(text[:cut] + "<CINdetails/>\n" + text[cut:], encoding="utf-8")
     key = load_key(demo=True)
     sequential = read_cin_xml(path, key, workers=1, columnar=False)
-    parallel = read_cin_xml(path, key, workers=2)
+    ranged = read_cin_xml(path, key, workers=2)
     seq = sequential.rejects.filter(pl.col("rule") == "schema:unexpected_element")
-    par = parallel.rejects.filter(pl.col("rule") == "schema:unexpected_element")
+    par = ranged.rejects.filter(pl.col("rule") == "schema:unexpected_element")
     assert seq.height == 1
     assert seq.select("line", "record").equals(par.select("line", "record"))
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -20,10 +20,9 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from cinresearch.cli import app
-from cinresearch.io import cin_xml_native, cin_xml_parallel
-from cinresearch.io.cin_xml import CIN_TABLES, CinLoad, read_cin_xml
+from cinresearch.io.cin import CIN_TABLES, CinLoad, native, parallel, read_cin_xml
+from cinresearch.io.cin.xml_lines import EXACT_LINES
 from cinresearch.io.errors import CinFileError
-from cinresearch.io.xml_lines import EXACT_LINES
 
 MINIMAL = cin_fixture("cin_2024_minimal.xml").read_text(encoding="utf-8")
 CHILD = MINIMAL[MINIMAL.index("    <Child>") : MINIMAL.index("  </Children>")]
@@ -33,10 +32,10 @@ READERS = ["lxml", "native", "polars"]
 def _read(path: Path, reader: str, key, monkeypatch: pytest.MonkeyPatch, **kwargs):
     """One reader's load of ``path``, or the CinFileError it raised."""
     with monkeypatch.context() as patch:
-        if reader == "native" and not cin_xml_native.AVAILABLE:
+        if reader == "native" and not native.AVAILABLE:
             pytest.skip("compiled reader not built")
         if reader == "polars":
-            patch.setattr(cin_xml_native, "_cinfast", None)
+            patch.setattr(native, "_cinfast", None)
         try:
             return read_cin_xml(path, key, columnar=reader != "lxml", **kwargs)
         except CinFileError as err:
@@ -163,15 +162,15 @@ def test_values_under_the_limit_load_the_same_through_every_reader(
 def test_ascii_declared_file_that_is_ascii_takes_the_range_route(tmp_path: Path) -> None:
     path = tmp_path / "return.xml"
     path.write_text(MINIMAL.replace('encoding="UTF-8"', 'encoding="US-ASCII"'))
-    assert cin_xml_parallel.plan_ranges(path, 1) is not None
+    assert parallel.plan_ranges(path, 1) is not None
     path.write_text(
         MINIMAL.replace('encoding="UTF-8"', 'encoding="US-ASCII"').replace("CHILD", "CHÏLD")
     )
-    assert cin_xml_parallel.plan_ranges(path, 1) is None
+    assert parallel.plan_ranges(path, 1) is None
 
 
 def test_only_a_plain_header_lets_the_range_route_run() -> None:
-    plain = cin_xml_parallel.plain_header_namespace
+    plain = parallel.plain_header_namespace
     head = MINIMAL[: MINIMAL.index("    <Child>")].encode()
     close = b"</Children></Message>"
     assert plain(head + close) == ""
@@ -301,7 +300,7 @@ def test_lines_past_65535_are_exact_in_every_reader(
             assert elem.sourceline != sex_line
             break
         elem.clear()
-    monkeypatch.setattr(cin_xml_parallel, "BATCH_BYTES", 4 * 1024 * 1024)  # several batches
+    monkeypatch.setattr(parallel, "BATCH_BYTES", 4 * 1024 * 1024)  # several batches
     reference = _all_readers(path, demo_key, monkeypatch)
     assert isinstance(reference, CinLoad)
     rejects = reference.rejects

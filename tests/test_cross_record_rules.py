@@ -36,8 +36,7 @@ import polars as pl
 import pytest
 from conftest import cin_fixture
 
-from cinresearch.io import cin_xml_native, cross_record_rules
-from cinresearch.io.cin_xml import ELEMENT_TABLE, read_cin_xml
+from cinresearch.io.cin import ELEMENT_TABLE, cross_record_rules, native, read_cin_xml
 
 DATES = "cross_2024_301_dates.xml"
 OVERLAPS = "cross_2024_302_overlaps.xml"
@@ -78,13 +77,13 @@ def _load(path: Path, reader: str, key) -> object:
         return read_cin_xml(path, key, workers=1, columnar=False)
     with pytest.MonkeyPatch.context() as mp:
         if reader == "columnar":
-            mp.setattr(cin_xml_native, "_cinfast", None)
+            mp.setattr(native, "_cinfast", None)
         return read_cin_xml(path, key, workers=1)
 
 
 @pytest.fixture(scope="module")
 def loads(demo_key) -> dict[tuple[str, str], object]:
-    readers = READERS if cin_xml_native.AVAILABLE else READERS[:2]
+    readers = READERS if native.AVAILABLE else READERS[:2]
     return {
         (name, reader): _load(cin_fixture(name), reader, demo_key)
         for name in (DATES, OVERLAPS)
@@ -143,7 +142,7 @@ def test_catalogue_entries_are_complete_and_each_tested() -> None:
     this_file = Path(__file__).name
     for rule in rules:
         assert rule.test == f"tests/{this_file}::test_cross_record_rule[{rule.id}]"
-        assert rule.implemented_by.startswith("cinresearch.io.cross_record_rules.")
+        assert rule.implemented_by.startswith(f"{cross_record_rules.__name__}.")
         assert rule.action == "flag"
         assert rule.severity == ("query" if rule.id.endswith("Q") else "error")
         assert rule.why

@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 from conftest import FIXTURES, cin_fixture
 
-from cinresearch.io.cin_xml import read_cin_xml
-from cinresearch.io.loader import InputFileError, load_paths, read_file, sniff_kind
+from cinresearch.io.cin import read_cin_xml
+from cinresearch.io.errors import InputFileError
+from cinresearch.io.loader import load_paths, read_file, sniff_kind
 
 CLA = FIXTURES / "cla"
 HEADER = CLA / "ssda903_2019_201_header.csv"

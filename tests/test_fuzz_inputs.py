@@ -38,8 +38,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from cinresearch import contracts
-from cinresearch.io.cin_xml import ELEMENT_TABLE, CinFileError, CinLoad, read_cin_xml
-from cinresearch.io.loader import InputFileError, read_file
+from cinresearch.io.cin import ELEMENT_TABLE, CinFileError, CinLoad, read_cin_xml
+from cinresearch.io.errors import InputFileError
+from cinresearch.io.loader import read_file
 from cinresearch.pseudonymise import DEMO_KEY, Pseudonymiser
 
 KEY = Pseudonymiser(DEMO_KEY)

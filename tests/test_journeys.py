@@ -26,7 +26,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from cinresearch import contracts
-from cinresearch.io.cin_xml import read_cin_xml
+from cinresearch.io.cin import read_cin_xml
 from cinresearch.journeys import (
     EPISODE_COLUMNS,
     ReconciliationError,

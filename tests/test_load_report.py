@@ -20,9 +20,7 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from cinresearch.cli import app
-from cinresearch.io import cin_xml_columnar, cin_xml_native
-from cinresearch.io import cin_xml_parallel as parallel
-from cinresearch.io.cin_xml import CIN_TABLES, read_cin_xml
+from cinresearch.io.cin import CIN_TABLES, native, parallel, polars_reader, read_cin_xml
 from cinresearch.io.loader import ReturnVersion, load_paths
 from cinresearch.store import Store
 
@@ -110,9 +108,9 @@ def test_returns_without_the_module_store_no_pre_proceedings_part(tmp_path, demo
 @pytest.mark.parametrize("name", [PP, UNKNOWN])
 def test_fast_readers_decline_children_they_do_not_read(name):
     text = children_text(cin_fixture(name))
-    assert cin_xml_columnar.parse_children(text) is None
-    if cin_xml_native.AVAILABLE:
-        assert cin_xml_native.parse_children(text.encode("utf-8")) is None
+    assert polars_reader.parse_children(text) is None
+    if native.AVAILABLE:
+        assert native.parse_children(text.encode("utf-8")) is None
 
 
 @pytest.mark.parametrize("name", [PP, UNKNOWN])

@@ -17,8 +17,9 @@ from conftest import CIN_FIXTURES, FIXTURES, RAW_CHILD_IDS, RAW_UPNS, cin_fixtur
 from typer.testing import CliRunner
 
 from cinresearch.cli import app
-from cinresearch.io.cin_xml import CinFileError, read_cin_xml
-from cinresearch.io.loader import InputFileError, read_file
+from cinresearch.io.cin import CinFileError, read_cin_xml
+from cinresearch.io.errors import InputFileError
+from cinresearch.io.loader import read_file
 from cinresearch.store import Store
 
 RAW = tuple(v.lower() for v in (*RAW_CHILD_IDS, *RAW_UPNS))

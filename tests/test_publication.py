@@ -13,11 +13,10 @@ import pytest
 
 from cinresearch import disclosure
 from cinresearch.disclosure import SdcSpec, apply_publication_sdc
+from cinresearch.geography import la_lookup, regions
 from cinresearch.publication import (
     UnknownLACodeWarning,
     ees_conventions,
-    la_lookup,
-    regions,
     styled_table_html,
     to_ees,
     write_ees_csv,

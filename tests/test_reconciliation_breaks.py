@@ -8,14 +8,14 @@ import polars as pl
 import pytest
 
 from cinresearch import cohorts, contracts
-from cinresearch.io import cin_xml
+from cinresearch.io.cin import reader
 from cinresearch.pseudonymise import load_key
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cin" / "cin_2024_minimal.xml"
 
 
 def test_load_reconciliation_flags_a_dropped_row(monkeypatch: pytest.MonkeyPatch) -> None:
-    honest = cin_xml.read_cin_xml(FIXTURE, load_key(demo=True))
+    honest = reader.read_cin_xml(FIXTURE, load_key(demo=True))
     assert honest.counts()["balanced"]
     real_conform = contracts.conform
 
@@ -23,8 +23,8 @@ def test_load_reconciliation_flags_a_dropped_row(monkeypatch: pytest.MonkeyPatch
         out = real_conform(frame, table)
         return out.head(out.height - 1) if table == "cpp_reviews" else out  # lose one review
 
-    monkeypatch.setattr(cin_xml.contracts, "conform", losing_conform)
-    broken = cin_xml.read_cin_xml(FIXTURE, load_key(demo=True))
+    monkeypatch.setattr(reader.contracts, "conform", losing_conform)
+    broken = reader.read_cin_xml(FIXTURE, load_key(demo=True))
     rec = broken.reconciliation.filter(pl.col("element") == "CPPreviewDate").row(0, named=True)
     assert (rec["read"], rec["loaded"], rec["balanced"]) == (2, 1, False)
     assert not broken.counts()["balanced"]

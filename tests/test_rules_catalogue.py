@@ -435,7 +435,7 @@ def test_cross_record_rules_may_name_their_check_function_instead(tmp_path: Path
         "rules:\n"
         '  - {id: "8815", table: referrals, severity: error, action: flag, years: "2018-",\n'
         '     message: "More than one open episode", why: "kept: counts stay right",\n'
-        "     implemented_by: cinresearch.io.cross_record_rules.open_episodes,\n"
+        "     implemented_by: cinresearch.io.cin.cross_record_rules.open_episodes,\n"
         '     test: "tests/test_rules_catalogue.py::test_rule_case"}\n',
     )
     (rule,) = contracts.cross_record_rules(tmp_path)

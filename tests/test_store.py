@@ -25,7 +25,7 @@ from conftest import cin_fixture, snapshot
 from polars.testing import assert_frame_equal
 
 from cinresearch import store as store_module
-from cinresearch.io.cin_xml import CIN_TABLES, OPTIONAL_TABLES
+from cinresearch.io.cin import CIN_TABLES, OPTIONAL_TABLES
 from cinresearch.io.loader import load_paths
 from cinresearch.store import Store
 
@@ -264,7 +264,7 @@ KILL_SCRIPT = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from cinresearch import store as store_module
-    from cinresearch.io import cin_xml
+    from cinresearch.io.cin import raw
     from cinresearch.io.loader import load_paths
     from cinresearch.pseudonymise import DEMO_KEY, Pseudonymiser
     from cinresearch.store import Store
@@ -278,7 +278,7 @@ KILL_SCRIPT = textwrap.dedent(
     if mode == "read":
         def pseudonymise(children, key, la_code):  # every reader passes here mid-file
             hang("READING")
-        cin_xml.pseudonymise_children = pseudonymise
+        raw.pseudonymise_children = pseudonymise
     elif mode == "commit":
         real_write = store_module.atomic_write_parquet
         calls = [0]

@@ -1,8 +1,8 @@
 """Speed limits for reading a CIN XML return: bare ``lxml.etree.iterparse`` and a plain disk read.
 
 ``iterparse``: stream the file with lxml, stopping only at ``<Child>`` end events (the same
-filter ``cinresearch.io.cin_xml`` uses), clearing each child and dropping finished siblings so
-memory stays flat; nothing is extracted. No Python reader built on lxml can beat this.
+filter ``cinresearch.io.cin.lxml_reader`` uses), clearing each child and dropping finished
+siblings so memory stays flat; nothing is extracted. No Python reader built on lxml can beat this.
 
 ``read``: read the bytes with a 16 MiB buffer and discard them (``cat > /dev/null``).
 ``--cold`` first asks the kernel to drop the file from the page cache

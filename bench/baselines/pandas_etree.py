@@ -2,7 +2,7 @@
 
 ``ET.parse`` the whole file, loop over ``Child`` / ``CINdetails`` and their nested records,
 append one dict per record, then one ``pd.DataFrame`` per table and ``pd.to_datetime`` on the
-date columns. It produces the same eight tables as ``cinresearch.io.cin_xml.read_cin_xml``
+date columns. It produces the same eight tables as ``cinresearch.io.cin.read_cin_xml``
 (children, disabilities, referrals, assessments, cin_plans, section47, cp_plans, cpp_reviews)
 so the comparison is like for like in output, but it does none of the validation, rejects,
 reconciliation or pseudonymisation that ``read_cin_xml`` does (see README.md).

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from cinresearch.geography import la_lookup
 from cinresearch.indicators.inputs import IndicatorInputs
 from cinresearch.indicators.measures import Definitions, Measure
 from cinresearch.indicators.output import (
@@ -128,10 +129,8 @@ def _region_map(regions: Mapping[str, str] | pl.DataFrame | None) -> dict[str, s
 
 
 def _default_regions(census_year: int) -> dict[str, str]:
-    """LA code -> ONS region code from the LA reference list (cinresearch.publication)."""
+    """LA code -> ONS region code from the LA reference list (cinresearch.geography)."""
     try:
-        from cinresearch.publication import la_lookup
-
         table = la_lookup(census_year).drop_nulls(["old_la_code", "region_code"])
     except Exception:  # reference list unavailable
         return {}

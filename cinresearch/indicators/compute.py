@@ -62,7 +62,7 @@ def compute_indicators(
     ``geography`` picks levels from ``national``, ``regional`` and ``la``. Regions come from
     ``regions`` (LA code → region code, as a mapping or a frame with ``la_code, region_code``),
     else from the LA reference list (``data_contracts/codes/la_codes.yaml`` via
-    :func:`cinresearch.publication.la_lookup`); LAs without a region are left out of the
+    :func:`cinresearch.geography.la_lookup`); LAs without a region are left out of the
     Regional rows with a warning. LA rows carry their region code whenever one is known.
     Returns the tidy frame described in the module docstring.
     """

@@ -1,6 +1,6 @@
 /*
  * Compiled reader for the children of a CIN census return written in the schema's element
- * order (see cinresearch/io/cin_xml_native.py, which wraps it, and cin_xml_columnar.py, which
+ * order (see cinresearch/io/cin/native.py, which wraps it, and cin/polars_reader.py, which
  * accepts exactly the same text with polars). One pass over the bytes checks that every element
  * is well-formed and sits where the XSD sequence puts it, and appends each record's leaves to
  * Arrow-style string columns (offsets + data + validity). Anything else -- an entity, comment,

@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from cinresearch import contracts
-from cinresearch.io.loader import InputFileError
+from cinresearch.io.errors import InputFileError
 
 TRUE_TEXT = ["1", "TRUE", "T", "Y", "YES"]
 FALSE_TEXT = ["0", "FALSE", "F", "N", "NO"]

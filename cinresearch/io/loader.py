@@ -26,9 +26,11 @@ earlier one, and the report says so.
 from __future__ import annotations
 
 import csv
+import multiprocessing as mp
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,27 +38,18 @@ from typing import Any
 
 import polars as pl
 
+from cinresearch import contracts
+from cinresearch.io.cin import CIN_TABLES, OPTIONAL_TABLES, CinLoad, read_cin_xml
 from cinresearch.io.errors import InputFileError
+from cinresearch.io.inputs import LoadedInput
+from cinresearch.io.npd import read_npd
+from cinresearch.io.population import read_population
+from cinresearch.io.ssda903 import read_ssda903
 from cinresearch.pseudonymise import Pseudonymiser
 from cinresearch.store import Store, sha256_file
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 KINDS = ("cin_xml", "ssda903_header", "ssda903_episodes", "npd", "population")
-
-
-@dataclass
-class LoadedInput:
-    """One input file read into tables, ready to commit."""
-
-    source_key: str
-    kind: str
-    file: str
-    census_year: int | None
-    la_code: str | None
-    tables: dict[str, pl.DataFrame]
-    rejects: pl.DataFrame
-    counts: dict[str, Any]
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -187,28 +180,18 @@ def read_file(
     ``cin_workers``: processes for parsing one large CIN file (default: automatic).
     """
     if kind == "cin_xml":
-        from cinresearch.io.cin_xml import read_cin_xml
-
         load = read_cin_xml(path, key, on_bytes=on_bytes, workers=cin_workers)
         return _cin_loaded(path, load, key)
     if kind in ("ssda903_header", "ssda903_episodes"):
-        from cinresearch.io.ssda903 import read_ssda903
-
         return read_ssda903(path, kind, key)
     if kind == "npd":
-        from cinresearch.io.npd import read_npd
-
         return read_npd(path, key)
     if kind == "population":
-        from cinresearch.io.population import read_population
-
         return read_population(path)
     raise InputFileError(path, None, f"unknown input kind {kind!r}")
 
 
-def _cin_loaded(path: Path, load: Any, key: Pseudonymiser) -> LoadedInput:
-    from cinresearch.io.cin_xml import OPTIONAL_TABLES
-
+def _cin_loaded(path: Path, load: CinLoad, key: Pseudonymiser) -> LoadedInput:
     header = load.header
     # a module no child uses gets no part (the store reads an absent table as empty)
     tables = {t: f for t, f in load.tables.items() if f.height or t not in OPTIONAL_TABLES}
@@ -241,8 +224,6 @@ def _cin_loaded(path: Path, load: Any, key: Pseudonymiser) -> LoadedInput:
 
 def _unrecognised_table(found: pl.DataFrame, file: str, header: Any) -> pl.DataFrame:
     """The ``unrecognised_elements`` rows of one return (paths and counts only)."""
-    from cinresearch import contracts
-
     return contracts.conform(
         found.with_columns(
             pl.lit(file).alias("source_file"),
@@ -255,9 +236,6 @@ def _unrecognised_table(found: pl.DataFrame, file: str, header: Any) -> pl.DataF
 
 def _period_rules() -> set[tuple[str, str]]:
     """(table, rule id) of every contract rule that compares a date with the collection period."""
-    from cinresearch import contracts
-    from cinresearch.io.cin_xml import CIN_TABLES
-
     return {
         (table, rule.id)
         for table in CIN_TABLES
@@ -385,9 +363,6 @@ def _results(
 def _parallel_results(
     files: list[Path], key: Pseudonymiser, workers: int, advance: Callable[[int, str], None]
 ) -> Iterator[_FileResult]:
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     window = workers + 1  # bounded read-ahead keeps memory flat over hundreds of files
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         pending = deque()
@@ -557,6 +532,7 @@ class _progress:
     def __enter__(self) -> Callable[[int, str], None]:
         if not self.enabled:
             return lambda n, name: None
+        # imported only when a bar is shown: rich costs ~0.1 s to import, batch loads skip it
         from rich.progress import (
             BarColumn,
             DownloadColumn,

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import polars as pl
 
-from cinresearch.io.loader import LoadedInput
+from cinresearch.io.csv_tables import load_contract_csv
+from cinresearch.io.inputs import LoadedInput
 from cinresearch.pseudonymise import Pseudonymiser
 
 
 def read_npd(path: Path, key: Pseudonymiser) -> LoadedInput:
-    from cinresearch.io.csv_tables import load_contract_csv
-
     year_text = pl.col("academic_year").str.extract(r"(\d{4})\s*$", 1)
     derived = {
         "academic_year": year_text.cast(pl.Int16, strict=False),

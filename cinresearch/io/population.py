@@ -6,12 +6,11 @@ from pathlib import Path
 
 import polars as pl
 
-from cinresearch.io.loader import LoadedInput
+from cinresearch.io.csv_tables import load_contract_csv
+from cinresearch.io.inputs import LoadedInput
 
 
 def read_population(path: Path) -> LoadedInput:
-    from cinresearch.io.csv_tables import load_contract_csv
-
     rows, rejects, counts = load_contract_csv(
         path,
         "population",

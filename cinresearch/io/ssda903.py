@@ -13,7 +13,9 @@ from pathlib import Path
 
 import polars as pl
 
-from cinresearch.io.loader import InputFileError, LoadedInput
+from cinresearch.io.csv_tables import load_contract_csv
+from cinresearch.io.errors import InputFileError
+from cinresearch.io.inputs import LoadedInput
 from cinresearch.pseudonymise import Pseudonymiser, checked_upns
 
 _NAME = re.compile(r"(20\d\d)_(\d{3})(?!\d)")
@@ -33,8 +35,6 @@ def year_and_la(path: Path) -> tuple[int, str]:
 
 def read_ssda903(path: Path, kind: str, key: Pseudonymiser) -> LoadedInput:
     """Read an SSDA903 header or episodes CSV into ``cla_children`` / ``cla_episodes``."""
-    from cinresearch.io.csv_tables import load_contract_csv
-
     year, la = year_and_la(path)
     ids = {"child_id": lambda v: key.hash_series("child", v.str.strip_chars(), prefix=f"{la}\x1f")}
     if kind == "ssda903_header":

@@ -19,7 +19,7 @@ Definitions (all dates ``pl.Date``; columns as in docs/tables.md plus ``vanished
   not authorised.
 * **Activity dated before its referral** (one rule for section 47 enquiries, ICPCs and child
   protection plans; flagged at load as DfE's 2889, 1104 and 1105 by
-  :mod:`cinresearch.io.cross_record_rules`): a record of the episode dated before the episode's
+  :mod:`cinresearch.io.cin.cross_record_rules`): a record of the episode dated before the episode's
   referral date is left out of *every* derived field of the episode — its count and its first
   date alike — and counted in ``n_before_referral``. It stays in the loaded tables and in
   ``events``. Why exclude rather than keep: the episode is defined from its referral, and the

@@ -7,9 +7,10 @@ sequential path. Line numbers are shifted back to the file's own lines, and chil
 sequence numbers are offset so the result is identical to a sequential parse.
 
 With ``columnar=True`` the file is cut into batches of about :data:`BATCH_BYTES`, and each batch
-is offered to the compiled reader (:mod:`cinresearch.io.cin_xml_native`), then to the polars
-reader (:mod:`cinresearch.io.cin_xml_columnar`); a batch both decline is parsed with lxml. Child identifiers are pseudonymised in the process that parsed them, so
-raw identifiers never reach the temporary files or the parent process.
+is offered to the compiled reader (:mod:`cinresearch.io.cin.native`), then to the polars
+reader (:mod:`cinresearch.io.cin.polars_reader`); a batch both decline is parsed with lxml
+(:mod:`cinresearch.io.cin.lxml_reader`). Child identifiers are pseudonymised in the process
+that parsed them, so raw identifiers never reach the temporary files or the parent process.
 
 Anything unusual — a namespace prefix, an encoding other than UTF-8, no closing
 ``</Children>``, a range that fails to parse (e.g. ``<Child`` inside a comment or a genuinely
@@ -33,8 +34,12 @@ from typing import Any
 import polars as pl
 from lxml import etree
 
-from cinresearch.io.xml_faults import describe_syntax_error
-from cinresearch.io.xml_lines import EXACT_LINES, ChildrenLines
+from cinresearch.io.cin import native, polars_reader, raw
+from cinresearch.io.cin.lxml_reader import ChildParser
+from cinresearch.io.cin.raw import RawParse
+from cinresearch.io.cin.schema import SAFE_PARSER_OPTIONS, local_name
+from cinresearch.io.cin.xml_faults import describe_syntax_error
+from cinresearch.io.cin.xml_lines import EXACT_LINES, ChildrenLines
 
 _CHILD_START = re.compile(rb"<Child[\s>]")
 _PREFIXED = re.compile(rb"<[A-Za-z_][\w.-]*:Child[\s>]")
@@ -109,23 +114,20 @@ def _parse_range(args: tuple) -> dict:
     Returns raw frames (in memory, or as Arrow IPC files in ``tmpdir`` when it is not None),
     element counts, and the numbers needed to shift sequence numbers and lines.
     """
-    from cinresearch.io import cin_xml_columnar, cin_xml_native
-    from cinresearch.io.cin_xml import pseudonymise_children
-
     path, start, end, namespace, tmpdir, columnar, pseudonymiser = args
     result = None
     if columnar:
         with open(path, "rb") as handle:
             handle.seek(start)
             data = handle.read(end - start)
-        result = cin_xml_native.parse_children(data)  # checks UTF-8 itself
+        result = native.parse_children(data)  # checks UTF-8 itself
         if result is None:
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = None  # lxml reports the encoding error with its line
             if text is not None:
-                result = cin_xml_columnar.parse_children(text)
+                result = polars_reader.parse_children(text)
             del text
         del data
     if result is None:
@@ -135,7 +137,7 @@ def _parse_range(args: tuple) -> dict:
     frames = result.pop("frames")
     if pseudonymiser is not None:
         key, la_code = pseudonymiser
-        frames["children"] = pseudonymise_children(frames["children"], key, la_code)
+        frames["children"] = raw.pseudonymise_children(frames["children"], key, la_code)
     if tmpdir is None:
         result["frames"] = frames
     else:
@@ -151,9 +153,7 @@ def _parse_range(args: tuple) -> dict:
 
 def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
     """Parse one byte range with lxml and the element-by-element parser (reads any order)."""
-    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _local, _Parser
-
-    parser = _Parser(namespace)
+    parser = ChildParser(namespace)
     with open(path, "rb") as handle:
         handle.seek(start)
         newlines, left = 0, end - start
@@ -175,16 +175,16 @@ def _parse_range_lxml(path: str, start: int, end: int, namespace: str) -> dict:
             tag=("{*}Children", "{*}Child"),
             **SAFE_PARSER_OPTIONS,
         ):
-            if _local(elem.tag) == "Children":
+            if local_name(elem.tag) == "Children":
                 for leftover in elem:
-                    if _local(leftover.tag) != "Child" and isinstance(leftover.tag, str):
+                    if local_name(leftover.tag) != "Child" and isinstance(leftover.tag, str):
                         parser.stray(leftover)
                 continue
             parser.child(elem)
             elem.clear()
             parent = elem.getparent()
             while parent is not None and elem.getprevious() is not None:
-                if _local(parent[0].tag) != "Child":
+                if local_name(parent[0].tag) != "Child":
                     parser.stray(parent[0])
                 del parent[0]
             if parser.child_seq % 50_000 == 0:
@@ -251,14 +251,13 @@ def plain_header_namespace(document: bytes) -> str | None:
     mid-CDATA by a ``<Child`` inside it. Anything else returns None and the whole file is read
     by the sequential parse, which reports every element with its line.
     """
-    from cinresearch.io.cin_xml import SAFE_PARSER_OPTIONS, _local
-
     try:
         root = etree.fromstring(document, etree.XMLParser(**SAFE_PARSER_OPTIONS))
     except etree.XMLSyntaxError:
         return None
     parts = list(root)
-    if _local(root.tag) != "Message" or [_local(e.tag) for e in parts] != ["Header", "Children"]:
+    names = [local_name(e.tag) for e in parts]
+    if local_name(root.tag) != "Message" or names != ["Header", "Children"]:
         return None
     namespace = etree.QName(root).namespace or ""
     children = parts[1]
@@ -276,15 +275,7 @@ def parse_parallel(
     columnar: bool = False,
     pseudonymiser: tuple[Any, str] | None = None,
     on_bytes: Callable[[int], None] | None = None,
-) -> (
-    tuple[
-        dict[str, pl.DataFrame],
-        dict[str, int],
-        list[tuple[int | None, str]],
-        dict[str, list[int]],
-    ]
-    | None
-):
+) -> RawParse | None:
     """Raw frames, element counts, strays and unrecognised element paths for the children of a
     file, parsed in ``workers`` processes.
 
@@ -292,8 +283,6 @@ def parse_parallel(
     identifiers. With one worker (or one batch) everything runs in this process. Returns None
     when the file should be parsed sequentially instead (see module docstring).
     """
-    from cinresearch.io.cin_xml import merge_unrecognised
-
     size = os.path.getsize(path)
     batches = max(workers, -(-size // BATCH_BYTES)) if columnar else workers
     plan = plan_ranges(path, batches)
@@ -356,17 +345,17 @@ def parse_parallel(
             strays.extend(
                 (None if line is None else line + line_off, tag) for line, tag in result["strays"]
             )
-            merge_unrecognised(unrecognised, result.get("unrecognised", {}), line_off)
+            raw.merge_unrecognised(unrecognised, result.get("unrecognised", {}), line_off)
             for element, n in result["counts"].items():
                 counts[element] = counts.get(element, 0) + n
             child_off += result["children"]
             episode_off += result["episodes"]
             cpp_off += result["cpps"]
             line_off += result["newlines"]
-        raw = {
+        joined = {
             table: pl.concat(parts, how="vertical", rechunk=True) for table, parts in frames.items()
         }
-    return raw, counts, strays, unrecognised
+    return joined, counts, strays, unrecognised
 
 
 def header_document(path: str | os.PathLike[str], header_len: int) -> bytes:

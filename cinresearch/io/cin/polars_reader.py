@@ -1,6 +1,6 @@
 """Column-wise reader for the children of a CIN return written in the schema's element order.
 
-The streaming lxml parser (:class:`cinresearch.io.cin_xml._Parser`) does Python work for every
+The streaming lxml parser (:class:`cinresearch.io.cin.lxml_reader.ChildParser`) does Python work for every
 element, about 45 µs a child. Returns are machine-written: elements in the XSD's sequence
 order (``../shared/domain/cin_census.md`` §1), no comments, entities, attributes or CDATA.
 For such text one regular grammar, matched by polars' Rust regex engine child by child, proves
@@ -22,13 +22,13 @@ from typing import Any
 
 import polars as pl
 
-from cinresearch.io.cin_xml import (
-    _RAW,
+from cinresearch.io.cin.schema import (
     ASSESSMENT_FIELDS,
     CHILD_FIELDS,
     CIN_PLAN_FIELDS,
     CPP_FIELDS,
     EPISODE_FIELDS,
+    RAW_COLUMNS,
     S47_FIELDS,
     raw_dtype,
 )
@@ -185,10 +185,10 @@ def _codes(text: pl.Expr, name: str) -> pl.Expr:
 
 
 def _raw_frame(frame: pl.DataFrame, table: str) -> pl.DataFrame:
-    """Columns and types exactly as :class:`cinresearch.io.cin_xml._Columns` builds them."""
+    """Columns and types exactly as :class:`cinresearch.io.cin.raw.RawColumns` builds them."""
     return frame.select(
         (pl.col(name) if name in frame.columns else pl.lit(None)).cast(raw_dtype(name)).alias(name)
-        for name in _RAW[table]
+        for name in RAW_COLUMNS[table]
     )
 
 

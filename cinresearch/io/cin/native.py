@@ -1,6 +1,6 @@
 """The compiled reader (``_cinfast``, C) for schema-ordered CIN children, as polars frames.
 
-It accepts the same text as :mod:`cinresearch.io.cin_xml_columnar` (the polars reader, used
+It accepts the same text as :mod:`cinresearch.io.cin.polars_reader` (the polars reader, used
 when the extension was not built, e.g. on a machine without a C compiler) and gives the same
 frames, about ten times faster. Text it declines goes to the polars reader, then to lxml.
 """
@@ -14,9 +14,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from cinresearch.io.cin_xml import _RAW, raw_dtype
+from cinresearch.io.cin.schema import RAW_COLUMNS, raw_dtype
 
-try:
+try:  # the extension stays at cinresearch.io._cinfast: pseudonymise uses its HMAC too
     from cinresearch.io import _cinfast
 except ImportError:  # not compiled: the polars reader takes its place
     _cinfast = None
@@ -40,7 +40,7 @@ def _ints(buffer: bytes) -> np.ndarray:
 
 def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
     columns: dict[str, Any] = {}
-    for name in _RAW[table]:
+    for name in RAW_COLUMNS[table]:
         value = parts.get(name)
         if isinstance(value, bytes):
             columns[name] = pl.Series(name, _ints(value), dtype=pl.Int64)
@@ -63,15 +63,15 @@ def _frame(table: str, parts: dict[str, Any]) -> pl.DataFrame:
         offsets = pa.array(_ints(parts["factor_offsets"]), type=pa.int64())
         factors = pa.LargeListArray.from_arrays(offsets, values)
         frame = frame.with_columns(pl.from_arrow(factors).alias("factors"))
-    missing = [name for name in _RAW[table] if name not in frame.columns]
+    missing = [name for name in RAW_COLUMNS[table] if name not in frame.columns]
     frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(name) for name in missing)
-    return frame.select(pl.col(name).cast(raw_dtype(name)) for name in _RAW[table])
+    return frame.select(pl.col(name).cast(raw_dtype(name)) for name in RAW_COLUMNS[table])
 
 
 def parse_children(data: bytes) -> dict[str, Any] | None:
     """Raw frames for a run of ``<Child>`` elements, or None if declined (invalid UTF-8 too).
 
-    Same contract as :func:`cinresearch.io.cin_xml_columnar.parse_children`.
+    Same contract as :func:`cinresearch.io.cin.polars_reader.parse_children`.
     """
     if _cinfast is None:
         return None
@@ -83,7 +83,7 @@ def parse_children(data: bytes) -> dict[str, Any] | None:
     parsed, newlines = result
     frames = {table: _frame(table, parts) for table, parts in parsed.items()}
     frames["misplaced"] = pl.DataFrame(
-        {name: [] for name in _RAW["misplaced"]},
+        {name: [] for name in RAW_COLUMNS["misplaced"]},
         schema={"child_seq": pl.Int64, "line": pl.Int64, "element": pl.String},
     )
     reviews = frames["cpp_reviews"]
