@@ -16,7 +16,10 @@ rewrites every role when griffe loads the package (the source files are not touc
   name an object that no longer exists;
 * an unresolved target stays as inline code.
 
-``~`` shows only the last part of the name, as in Sphinx.
+``~`` shows only the last part of the name, as in Sphinx. Two more Sphinx habits are carried
+over: a paragraph ending in ``::`` before an indented block (a literal block in reStructuredText)
+ends in ``:``, the block rendering as code either way; and a constant documented by ``#:``
+comment lines just above it gets those lines as its docstring.
 """
 
 from __future__ import annotations
@@ -28,16 +31,18 @@ from typing import Any
 import griffe
 
 ROLE_RE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj):`(?P<target>[^`]+)`")
+LITERAL_MARKER_RE = re.compile(r"(?<=\S)::[ \t]*\n(?=[ \t]*\n)")
 
 
 def resolve_target(obj: griffe.Object, target: str) -> str | None:
     """Full dotted path of ``target`` as seen from ``obj``'s docstring, or None if unknown.
 
-    Absolute names (``cinresearch.x.y``) are taken as they are; ``.name`` is relative to the
-    enclosing package; otherwise the first part is looked up in ``obj``'s scope (its members,
-    then its parents', imports included) and the rest appended.
+    Names starting with the top package (``cinresearch.x.y``) are taken as they are; ``.name``
+    is relative to the enclosing package; otherwise the first part is looked up in ``obj``'s
+    scope (its members, then its parents', imports included) and the rest appended.
     """
-    if target.startswith("cinresearch."):
+    root = obj.package.name
+    if target == root or target.startswith(f"{root}."):
         return target
     if target.startswith("."):
         module = obj if obj.is_module else obj.module
@@ -67,10 +72,25 @@ def rewrite_roles(obj: griffe.Object, text: str) -> str:
             f"<code>{html.escape(title)}</code></autoref>"
         )
 
-    return ROLE_RE.sub(replace, text)
+    return LITERAL_MARKER_RE.sub(":\n", ROLE_RE.sub(replace, text))
+
+
+def comment_docstring(obj: griffe.Object) -> str | None:
+    """The ``#:`` comment lines right above an attribute, joined; None if there are none."""
+    if obj.lineno is None or obj.parent is None:
+        return None
+    lines = obj.parent.module.lines
+    found: list[str] = []
+    index = obj.lineno - 2
+    while index >= 0 and lines[index].lstrip().startswith("#:"):
+        found.insert(0, lines[index].lstrip()[2:].strip())
+        index -= 1
+    return "\n".join(found) or None
 
 
 def _rewrite_tree(obj: griffe.Object) -> None:
+    if obj.docstring is None and obj.is_attribute and (text := comment_docstring(obj)):
+        obj.docstring = griffe.Docstring(text, parent=obj)
     if obj.docstring is not None:
         obj.docstring.value = rewrite_roles(obj, obj.docstring.value)
     for member in obj.members.values():
