@@ -93,8 +93,10 @@ from cinresearch.store import Store
 __all__ = [
     "BREAKDOWNS",
     "EVENTS",
+    "EVENT_LABELS",
     "GEOGRAPHIES",
     "RESULT_COLUMNS",
+    "at_age",
     "birth_cohort_risk",
     "cumulative_risk",
     "data_window",
@@ -115,6 +117,17 @@ EVENTS: dict[str, str] = {
     "cin_plan": "cin_plan_start",
     "cpp": "cpp_start",
     "care": "entered_care",
+}
+
+#: How a report names each event ("the share of children ... before age 5").
+EVENT_LABELS: dict[str, str] = {
+    "referral": "Referred",
+    "assessment": "Assessed",
+    "s47": "Section 47 enquiry",
+    "icpc": "Initial child protection conference",
+    "cin_plan": "Child in need plan",
+    "cpp": "Child protection plan",
+    "care": "Looked after",
 }
 
 #: Breakdowns of the children (``by``) and the geography levels.
@@ -769,4 +782,14 @@ def double_counting(result: pl.DataFrame) -> pl.DataFrame:
         risk_low_bound=kept.then(
             pl.col("cumulative_risk") * (1 - pl.col("unlinked_children") / cumulative)
         ).otherwise(pl.col("cumulative_risk")),
+    )
+
+
+def at_age(result: pl.DataFrame, before_age: int) -> pl.DataFrame:
+    """The risk before the ``before_age``-th birthday: for each cohort, event, area and group of
+    :func:`birth_cohort_risk`, its row at age ``before_age - 1``, or at its last age when the
+    cohort has not reached it yet. Adds ``before_age`` (the last age + 1)."""
+    upto = result.filter(pl.col("age") <= before_age - 1)
+    return upto.filter(pl.col("age") == pl.col("age").max().over(KEYS)).with_columns(
+        before_age=(pl.col("age") + 1).cast(pl.Int32)
     )
