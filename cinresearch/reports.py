@@ -38,6 +38,7 @@ REPORT_NOTEBOOKS = (
     "04_rereferrals",
     "05_la_benchmarking",
     "06_outcomes",
+    "07_lifetime_and_pathways",
 )
 LA_NOTEBOOKS = ("05_la_benchmarking",)
 

@@ -489,6 +489,18 @@ def test_effects_yaml_matches_the_generator_parameters() -> None:
     care = effects["planted_effects"]["care_entry"]
     assert care["after_cpp_probability"] == DEFAULT_PARAMS.care_after_cpp_prob
     assert care["without_plan_probability"] == DEFAULT_PARAMS.care_without_plan_prob
+    first = effects["planted_effects"]["first_referral"]
+    assert first["age_band_shares"] == DEFAULT_PARAMS.first_referral_age_band
+    assert first["sex_shares"] == DEFAULT_PARAMS.sex_shares
+    assert first["referral_amplification"] == DEFAULT_PARAMS.referral_amplification
+    from cinresearch.synth.implied import first_referral_risk
+    from cinresearch.synth.population import MALE_SHARE_POPULATION
+
+    assert first["population_male_share"] == MALE_SHARE_POPULATION
+    implied = first["implied_risk_before_age_5"]
+    for key, sex in (("all", None), ("boys", "M"), ("girls", "F")):
+        risk = first_referral_risk(2018, 4, sex=sex)["cumulative_risk"][4]
+        assert round(risk, 3) == implied[key], (key, risk)
     from cinresearch.synth.education import EDUCATION_EFFECTS
 
     assert effects["planted_effects"]["education"] == EDUCATION_EFFECTS

@@ -26,6 +26,11 @@ Planted effects (also in ``data_contracts/synth_effects.yaml``; tests check they
   outliers: 890 Blackpool × 2.2 and 826 Milton Keynes × 0.45. Closure without a plan has no
   covariate effects (it cannot precede the assessment authorisation; care keeps an episode
   open). A cause-specific Cox model stratified by LA recovers the ratios.
+* **Age and sex at first referral → lifetime risk.** The age band at a child's first referral
+  (unborn 8%, under 1 9.5%, 1-4 13.5%, ...), uniform within the band, and 54% boys, with the
+  population by single year of age, fix the cumulative risk of a first referral by age for a
+  birth cohort (16.8% before age 5 for children born 2017-18): :mod:`.implied` computes it
+  from the parameters; :func:`cinresearch.lifetime.birth_cohort_risk` recovers it.
 * **Censoring.** Data end = 31 March of the last census year (later events unobserved);
   every episode closes on the child's 18th birthday at the latest (no plan after it).
 * **LA referral rates.** Log-normal LA effect, SD 0.30, rescaled so England averages 552.5.
