@@ -86,8 +86,10 @@ from statistics import NormalDist
 
 import polars as pl
 
+from cinresearch.geography import la_lookup
 from cinresearch.journeys.children import ethnicity_group_expr
 from cinresearch.journeys.episodes import age_in_years, census_year_of
+from cinresearch.journeys.linkage import care_entries
 from cinresearch.store import Store
 
 __all__ = [
@@ -317,8 +319,6 @@ def _event_rows(tables: Mapping[str, pl.LazyFrame], events: Sequence[str]) -> pl
         )
     ]
     if from_cla:
-        from cinresearch.journeys.linkage import care_entries
-
         parts.append(
             care_entries(tables["cla_episodes"]).select(
                 pl.col(CHILD_KEY).cast(pl.String),
@@ -517,8 +517,6 @@ def _areas(la_codes: Sequence[str], geography: str) -> pl.DataFrame:
     frame = pl.DataFrame({"la_code": sorted(set(la_codes))}, schema={"la_code": pl.String})
     if geography == "england":
         return frame.with_columns(area_code=pl.lit(ENGLAND_CODE), area_name=pl.lit(ENGLAND_NAME))
-    from cinresearch.publication import la_lookup
-
     lookup = (
         la_lookup()
         .sort("first_census_year", nulls_last=False)
