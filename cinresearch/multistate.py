@@ -177,7 +177,7 @@ EXCLUDED_AFTER_DATA_END = "referral after the end of data"
 EXCLUDED_CLOSED_BEFORE_START = "closed before analysis start"
 EXCLUDED_ENDED_BEFORE_START = "follow-up ended before analysis start"
 
-_SE_BUDGET = 50_000_000  # rows x output times above which times=None gives no SEs
+_SE_BUDGET = 100_000_000  # rows x output times above which times=None gives no SEs
 
 
 Frame = pl.DataFrame | pl.LazyFrame
@@ -580,6 +580,14 @@ def _aalen_johansen(a, b, j, k, S) -> _AJ:
     return _AJ(etimes, H, n, p_before, p_after, p0, t0, at0)
 
 
+def _cluster_sums(codes: np.ndarray, values: np.ndarray, n_cl: int) -> np.ndarray:
+    """Sum the rows of ``values`` (n, S) within cluster ``codes`` → (n_cl, S)."""
+    return np.stack(
+        [np.bincount(codes, weights=values[:, s], minlength=n_cl) for s in range(values.shape[1])],
+        axis=1,
+    )
+
+
 def _ij_standard_errors(
     aj: _AJ,
     a: np.ndarray,
@@ -592,64 +600,75 @@ def _ij_standard_errors(
     """Infinitesimal-jackknife standard errors of ``p(t)`` at ``times`` (sorted), (T, S).
 
     The influence of subject ``i`` on ``p(t)`` (R ``survfit``'s ``influence.pstate``) is
-    ``U_i(t) = i0_i P(t0, t) + Σ_{s <= t} A_i(s) P(s, t)`` with ``P(s, t)`` the product of the
-    transition matrices at event times in ``(s, t]``, ``A_i(s) = p_j(s-)/n_j(s) · (e_d - H_j(s))``
-    for a row at risk in state ``j`` at ``s`` that is in state ``d`` after ``s``, and
-    ``i0_i = (e_j - p0) / n0`` for rows at risk at the first event time. Row terms are summed
-    over runs of event times with prefix sums ``CG`` of ``diag(c)(I - H(s)) P(s, t)``, updated
-    from one output time to the next by the product of the matrices in between, so the cost
-    is (rows + event times x states^3) per output time.
+    ``U_i(t) = i0_i P(0, t) + Σ_{s <= t} A_i(s) P(s, t)``, ``P(s, t)`` the product of the
+    transition matrices ``H`` at the event times in ``(s, t]``, ``A_i(s) = c_j(s) (e_d - H_j(s))``
+    with ``c_j(s) = p_j(s-) / n_j(s)`` for a row at risk in state ``j`` at ``s`` that is in
+    state ``d`` after ``s``, and ``i0_i = (e_j - p0) / n0`` for the rows at risk at the first
+    event time (zero when ``p0`` is degenerate, as in R). The variance is the sum over
+    clusters of the squared summed influence.
+
+    A row's terms at the event times of its interval are differences of prefix sums ``CG`` of
+    ``diag(c)(I - H(s)) P(s, t)``. From one output time to the next every earlier term is
+    multiplied by the same product of matrices, so the summed influence of rows that have
+    ended is carried per cluster (``V``) and only the rows ending or at risk at the new time
+    are computed: the cost per output time is (clusters + rows at risk) x states^2 plus
+    event times x states^3.
     """
     M, S = aj.n.shape
-    T = len(times)
-    out = np.zeros((T, S))
+    out = np.zeros((len(times), S))
     eye = np.eye(S)
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(aj.n > 0, aj.p_before / aj.n, 0.0)  # (M, S)
     G = c[:, :, None] * (eye[None, :, :] - aj.H)  # (M, S, S), row j: c_j (e_j - H_j)
     lo = np.searchsorted(aj.etimes, a, side="right")  # event times <= a
-    ev = k >= 0
-    m_ev = np.searchsorted(aj.etimes, b)  # index of b among event times (events only)
-    n0 = aj.at0.sum()
-    i0_rows = np.flatnonzero(aj.at0) if n0 and np.all(aj.p0 < 1) else np.zeros(0, np.int64)
+    hi = np.searchsorted(aj.etimes, b, side="right")  # event times <= b
     _, cl = np.unique(cluster, return_inverse=True)
     n_cl = int(cl.max()) + 1 if len(cl) else 0
+    by_end = np.argsort(b, kind="stable")
+    b_sorted = b[by_end]
 
-    Q = np.zeros((0, S, S))  # Q[m] = P(e_m, t) for the event times handled so far
-    CG = np.zeros((1, S, S))  # CG[m] = Σ_{m' < m} G[m'] Q[m']
+    V = np.zeros((n_cl, S))  # summed influence of the rows that have ended, per cluster
+    n0 = int(aj.at0.sum())
+    if n0 and np.all(aj.p0 < 1):
+        rows = np.flatnonzero(aj.at0)
+        V += _cluster_sums(cl[rows], (eye[j[rows]] - aj.p0) / n0, n_cl)
+    CG = np.zeros((1, S, S))  # CG[m] = Σ_{m' < m} G[m'] P(e_m', t)
     done = 0  # event times handled
+    ended = 0  # rows (in order of b) whose influence is in V
     for ti, t in enumerate(times):
         Mt = int(np.searchsorted(aj.etimes, t, side="right"))
+        newQ = np.zeros((0, S, S))
         if Mt > done:
-            # product of H over the new event times (done..Mt-1), built backwards
+            # P(e_m, t) for the new event times, built backwards; acc = their whole product
             newQ = np.empty((Mt - done, S, S))
             acc = eye.copy()
             for m in range(Mt - 1, done - 1, -1):
                 newQ[m - done] = acc
                 acc = aj.H[m] @ acc
-            # acc = P over (e_{done-1}, e_{Mt-1}] = product of H[done..Mt-1]
-            if done:
-                Q = np.einsum("mij,jk->mik", Q, acc)
-                CG = np.einsum("mij,jk->mik", CG, acc)
-            Q = np.concatenate([Q, newQ])
+            CG = np.einsum("mij,jk->mik", CG, acc)
+            V = np.einsum("cj,jk->ck", V, acc)
             inc = np.einsum("mij,mjk->mik", G[done:Mt], newQ)
             CG = np.concatenate([CG, CG[-1] + np.cumsum(inc, axis=0)])
-            done = Mt
-        hi = np.searchsorted(aj.etimes[:Mt], np.minimum(b, t), side="right")
-        U = CG[hi, j, :] - CG[np.minimum(lo, Mt), j, :]
-        U[lo >= hi] = 0.0
-        hit = ev & (b <= t)
-        if hit.any():
-            r = np.flatnonzero(hit)
-            mr = m_ev[r]
-            U[r] += c[mr, j[r]][:, None] * (Q[mr, k[r], :] - Q[mr, j[r], :])
-        if len(i0_rows):
-            P0 = aj.H[0] @ Q[0] if Mt else eye
-            rows = i0_rows
-            U[rows] += (P0[j[rows]] - aj.p0 @ P0) / n0
-        summed = np.zeros((n_cl, S))
-        np.add.at(summed, cl, U)
-        out[ti] = np.sqrt((summed**2).sum(axis=0))
+        # rows ending in (previous time, t]: their influence joins V
+        stop = int(np.searchsorted(b_sorted, t, side="right"))
+        if stop > ended:
+            r = by_end[ended:stop]
+            U = CG[hi[r], j[r], :] - CG[lo[r], j[r], :]
+            moved = k[r] >= 0
+            if moved.any():
+                rm = r[moved]
+                m = hi[rm] - 1 - done  # b is an event time in (previous time, t]
+                U[moved] += c[hi[rm] - 1, j[rm]][:, None] * (newQ[m, k[rm], :] - newQ[m, j[rm], :])
+            V += _cluster_sums(cl[r], U, n_cl)
+            ended = stop
+        done = Mt
+        # rows at risk at t and continuing after it
+        active = np.flatnonzero((a < t) & (b > t))
+        total = V
+        if len(active):
+            U = CG[Mt, j[active], :] - CG[lo[active], j[active], :]
+            total = V + _cluster_sums(cl[active], U, n_cl)
+        out[ti] = np.sqrt((total**2).sum(axis=0))
     return out
 
 
@@ -710,7 +729,7 @@ def state_occupation(
     ``std_error``: infinitesimal-jackknife standard errors, as R ``survfit(..., influence =
     TRUE)``, the influence summed by ``id`` or, when given, by ``cluster`` (e.g.
     ``"child_id"``: a child's episodes are not independent). Their cost grows with rows x
-    times: with ``times=None`` they are left null (with a warning) above 50 million; give the
+    times: with ``times=None`` they are left null (with a warning) above 100 million; give the
     ``times`` you will show. Limits: log(-log), level ``1 - alpha``.
     """
     extra = [c for c in (group, cluster) if c]
