@@ -294,7 +294,8 @@ def build_pathway(
         lf = lf.join(care, on="episode_id", how="left")
         stage_cols["care"] = "__care"
 
-    keep = list(dict.fromkeys(needed + covariates + list(stage_cols.values())))
+    own_end = ["data_end"] if "data_end" in names else []
+    keep = list(dict.fromkeys(needed + own_end + covariates + list(stage_cols.values())))
     base = lf.select(keep).collect()
     end_date = pl.col("closure_date")
     cap = pl.col("data_end") if data_end is None else pl.lit(data_end, dtype=pl.Date)
