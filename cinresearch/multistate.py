@@ -135,15 +135,15 @@ STAGE_COLUMNS: dict[str, str] = {
 
 #: Labels a practitioner reads (figures and tables).
 STATE_LABELS: dict[str, str] = {
-    "referred": "Referred, not yet assessed",
-    "assessment": "Assessment started",
+    "referred": "Referral, no assessment yet",
+    "assessment": "Assessment",
     "s47": "Section 47 enquiry",
-    "icpc": "Initial child protection conference",
+    "icpc": "Initial CP conference",
     "cpp": "Child protection plan",
     "pre_proceedings": "Pre-proceedings",
     "court": "Court application",
     "care": "Looked after",
-    "closed": "Episode closed",
+    "closed": "Closed",
 }
 
 #: Colours of the states in figures (Okabe–Ito; closed in light grey, behind the rest).
