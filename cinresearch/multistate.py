@@ -281,7 +281,10 @@ def build_pathway(
     needed += list(stage_cols.values())
     missing = [c for c in needed if c not in names]
     if missing:
-        raise ValueError(f"episodes lack column(s) {missing} needed for the pathway")
+        raise ValueError(
+            f"episodes lack column(s) {missing} needed for the pathway (a stage whose date "
+            "column is absent can be left out with states=[...])"
+        )
     if covariates is None:
         covariates = [c for c in DEFAULT_COVARIATES if c in names]
     covariates = [c for c in covariates if c not in ("episode_id", "child_id", "la_code")]
@@ -512,6 +515,8 @@ def _prepare_rows(
 ) -> tuple[pl.DataFrame, list[str]]:
     cols = list(dict.fromkeys([id_col, tstart, tstop, from_state, to_state, *extra]))
     df = _lazy(frame).select(cols).collect()
+    if df.is_empty():
+        raise ValueError("the frame has no rows")
     order = _state_order(df, from_state, to_state, states)
     idx = {s: i for i, s in enumerate(order)}
     df = df.with_columns(

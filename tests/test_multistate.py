@@ -473,9 +473,10 @@ def test_plot_state_occupation():
 # planted effects (generate -> load -> journeys -> pathway)
 # --------------------------------------------------------------------------------------------
 
-EFFECTS = yaml.safe_load(
+ALL_EFFECTS = yaml.safe_load(
     (Path(__file__).resolve().parent.parent / "data_contracts" / "synth_effects.yaml").read_text()
-)["planted_effects"]["cpp_hazard"]
+)["planted_effects"]
+EFFECTS = ALL_EFFECTS["cpp_hazard"]
 PLANTED = {
     **{f"age_band[{b}]": hr for b, hr in EFFECTS["hazard_ratios"]["age_band"].items()},
     "disabled": EFFECTS["hazard_ratios"]["disabled"],
@@ -505,7 +506,10 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     fit = ms.transition_hazards(
         frame,
         ["age_band", "disabled"],
-        {"referral to plan": (BEFORE_PLAN, "cpp")},
+        {
+            "referral to plan": (BEFORE_PLAN, "cpp"),
+            "closed without a plan": (BEFORE_PLAN, "closed"),
+        },
         strata="la_code",
         reference={"age_band": EFFECTS["reference"]["age_band"]},
     )
@@ -517,10 +521,21 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_planted_plan_hazard_ratio_recovered(planted, term):
     """The hazard of a plan from any state before one, on time since referral, is the
     generator's cause-specific CPP hazard: each planted ratio lies in the 95% interval."""
-    fit = planted["fit"]
+    fit = planted["fit"].filter(pl.col("transition") == "referral to plan")
     assert fit["events"][0] > 2_000
     row = fit.filter(pl.col("term") == term).row(0, named=True)
     assert row["lower"] <= PLANTED[term] <= row["upper"], (term, PLANTED[term], row)
+
+
+@pytest.mark.slow
+def test_planted_closure_hazard_has_no_disability_effect(planted):
+    """Closure without a plan has no planted covariate effect (hazard ratio 1 for disability,
+    ``closure_hazard``): the move from the states before a plan to closed recovers it."""
+    planted_hr = ALL_EFFECTS["closure_hazard"]["hazard_ratios"]["disabled"]
+    fit = planted["fit"].filter(pl.col("transition") == "closed without a plan")
+    assert fit["events"][0] > 10_000
+    row = fit.filter(pl.col("term") == "disabled").row(0, named=True)
+    assert row["lower"] <= planted_hr <= row["upper"], row
 
 
 def _truth_state(truth: pl.DataFrame, day: int) -> pl.Series:
