@@ -307,7 +307,7 @@ def build_pathway(
     base = base.with_columns(
         __cap=cap.cast(pl.Date),
     ).with_columns(
-        __closed=end_date.is_not_null() & (end_date <= pl.col("__cap")).fill_null(False),
+        __closed=end_date.is_not_null() & (end_date <= pl.col("__cap")).fill_null(True),
         __end=pl.min_horizontal(end_date, pl.col("__cap")),
     )
     entry = (

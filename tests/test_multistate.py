@@ -451,6 +451,10 @@ def test_pathway_defaults_and_care_from_cla():
     ]
     with pytest.raises(ValueError, match="lack column"):
         ms.pathway_frame(eps.drop("first_icpc_date"))
+    # a closed episode with no data end recorded is closed, not censored
+    e4 = _episodes().filter(pl.col("episode_id") == "E4")
+    no_end = ms.pathway_frame(e4.with_columns(data_end=pl.lit(None, dtype=pl.Date)))
+    assert no_end["to_state"].cast(pl.String).to_list() == ["assessment", "closed"]
 
 
 def test_plot_state_occupation():
