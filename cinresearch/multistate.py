@@ -77,18 +77,17 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
-from matplotlib.ticker import MaxNLocator, PercentFormatter
 from scipy import stats
 
-from cinresearch import plots
 from cinresearch.coxph import fit_cox
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "ABSORBING_STATE",
@@ -146,17 +145,18 @@ STATE_LABELS: dict[str, str] = {
     "closed": "Closed",
 }
 
-#: Colours of the states in figures (Okabe–Ito; closed in light grey, behind the rest).
+#: Colours of the states in figures: the Okabe–Ito palette of :mod:`cinresearch.plots`
+#: (closed in its light grey, behind the rest).
 STATE_COLOURS: dict[str, str] = {
-    "referred": plots.OKABE_ITO["sky_blue"],
-    "assessment": plots.OKABE_ITO["blue"],
-    "s47": plots.OKABE_ITO["bluish_green"],
-    "icpc": plots.OKABE_ITO["yellow"],
-    "cpp": plots.OKABE_ITO["orange"],
-    "pre_proceedings": plots.OKABE_ITO["reddish_purple"],
-    "court": plots.OKABE_ITO["black"],
-    "care": plots.OKABE_ITO["vermillion"],
-    "closed": plots.LIGHT_GREY,
+    "referred": "#56B4E9",  # sky blue
+    "assessment": "#0072B2",  # blue
+    "s47": "#009E73",  # bluish green
+    "icpc": "#F0E442",  # yellow
+    "cpp": "#E69F00",  # orange
+    "pre_proceedings": "#CC79A7",  # reddish purple
+    "court": "#000000",  # black
+    "care": "#D55E00",  # vermillion
+    "closed": "#D9D9D9",  # light grey
 }
 
 #: Episode characteristics carried onto the rows when ``covariates`` is not given (those present).
@@ -1123,6 +1123,12 @@ def plot_state_occupation(
     :func:`cinresearch.plots.plot_survival`; 0 draws everything). States never occupied are
     left out; the legend lists the rest top to bottom as they are stacked.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    from cinresearch import plots
+
     needed = {"group", "time", "state", "estimate", "at_risk"}
     if missing := needed - set(occupation.columns):
         raise ValueError(f"occupation frame lacks column(s) {sorted(missing)}")

@@ -458,6 +458,10 @@ def test_pathway_defaults_and_care_from_cla():
 
 
 def test_plot_state_occupation():
+    from cinresearch import plots
+
+    house = {*plots.OKABE_ITO.values(), plots.LIGHT_GREY}
+    assert set(ms.STATE_COLOURS) == set(ms.STATES) and set(ms.STATE_COLOURS.values()) <= house
     occ = ms.state_occupation(_tiny(), std_error=False)
     fig = ms.plot_state_occupation(occ, min_at_risk=0, title="Pathway")
     assert isinstance(fig, Figure)
