@@ -753,7 +753,8 @@ def mean_cumulative(
     parts = []
     for level in order:
         part = df.filter(labels == level)
-        subject = part.get_column(id).cast(pl.String).to_numpy()
+        # integer codes: sorting them is far faster than sorting id strings
+        subject = (part.get_column(id).rank("dense") - 1).cast(pl.Int64).to_numpy()
         st = part.get_column(start).cast(pl.Float64).to_numpy()
         sp = part.get_column(stop).cast(pl.Float64).to_numpy()
         ev = part.get_column(event).cast(pl.Float64).to_numpy()
