@@ -23,6 +23,7 @@ any frame with these columns):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -53,6 +54,7 @@ __all__ = [
     "plot_mean_cumulative",
     "pwp_gap",
     "pwp_gap_fit",
+    "reconciliation_tables",
     "referral_history",
 ]
 
@@ -518,6 +520,34 @@ def _reconcile(
     )
 
 
+def reconciliation_tables(
+    reconciliation: pl.DataFrame, total_label: str = "Total"
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """A :func:`referral_history` reconciliation as three ``[reason, n]`` tables to display.
+
+    Each ends with a ``total_label`` row that its other rows add up to, so disclosure control
+    (``filters=["reason"]``) can also hide a cell that subtraction would reveal: the children
+    (outside the window, excluded by reason, followed; total = children in the data), the
+    referrals of the children followed (first referrals, re-referrals counted, not counted by
+    reason; total = all their referrals) and how follow-up ended (total = children followed).
+    """
+
+    def part(stages: Sequence[str], total: int) -> pl.DataFrame:
+        rows = reconciliation.filter(pl.col("stage").is_in(list(stages))).select("reason", "n")
+        return pl.concat(
+            [rows, pl.DataFrame({"reason": [total_label], "n": [total]}, schema=rows.schema)]
+        )
+
+    def n(stage: str) -> int:
+        return int(reconciliation.filter(pl.col("stage") == stage)["n"].sum())
+
+    children = part(["not in cohort", "excluded", "children out"], n("input"))
+    referral_stages = ["referrals", "referrals not counted"]
+    referrals = part(referral_stages, sum(n(s) for s in referral_stages))
+    ended = part(["end of follow-up"], n("children out"))
+    return children, referrals, ended
+
+
 # --------------------------------------------------------------------------------------------
 # Mean cumulative function
 # --------------------------------------------------------------------------------------------
@@ -822,11 +852,22 @@ def mean_cumulative(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_counting(frame: Frame, start: str, stop: str) -> pl.DataFrame:
+def _model_rows(frame: Frame, start: str, stop: str, columns: Sequence[str]) -> pl.DataFrame:
+    """Rows for a model: (start, stop] checked, rows missing a model column dropped (with a
+    warning), so that strata can then be checked for events."""
     df = _lazy(frame).collect()
     bad = df.filter(pl.col(stop) <= pl.col(start)).height
     if bad:
         raise ValueError(f"{bad} row(s) have {stop} <= {start}: rows must be (start, stop]")
+    cols = list(dict.fromkeys(columns))
+    missing = df.select(pl.any_horizontal(pl.col(c).is_null() for c in cols).sum()).item()
+    if missing:
+        warnings.warn(
+            f"{missing} row(s) with missing values in {cols} were dropped (complete-case analysis)",
+            UserWarning,
+            stacklevel=3,
+        )
+        df = df.drop_nulls(cols)
     return df
 
 
@@ -847,9 +888,9 @@ def andersen_gill_fit(
     :class:`cinresearch.survival.CoxResult` (see :func:`andersen_gill` for the table)."""
     from cinresearch.survival import cox_fit  # imported here: survival re-exports this module
 
-    df = _check_counting(frame, start, stop)
-    if strata is not None:  # strata without events add nothing (see pwp_gap_fit)
-        by = [strata] if isinstance(strata, str) else list(strata)
+    by = [strata] if isinstance(strata, str) else list(strata or [])
+    df = _model_rows(frame, start, stop, [*covariates, cluster or id, *by])
+    if by:  # strata without events add nothing (see pwp_gap_fit)
         df = df.filter(pl.col(event).sum().over(by) > 0)
     return cox_fit(
         df,
@@ -918,6 +959,7 @@ def pwp_gap_fit(
     event: str = "event",
     enum: str = "enum",
     max_enum: int | None = None,
+    strata: str | Sequence[str] | None = None,
     reference: Mapping[str, Any] | None = None,
     alpha: float = 0.05,
 ) -> Any:
@@ -925,7 +967,8 @@ def pwp_gap_fit(
     :func:`pwp_gap` for the table)."""
     from cinresearch.survival import cox_fit  # imported here: survival re-exports this module
 
-    df = _check_counting(frame, start, stop)
+    extra = [strata] if isinstance(strata, str) else list(strata or [])
+    df = _model_rows(frame, start, stop, [*covariates, cluster or id, enum, *extra])
     if max_enum is not None and int(max_enum) < 1:
         raise ValueError("max_enum must be at least 1")
     stratum = pl.col(enum) if max_enum is None else pl.min_horizontal(enum, pl.lit(max_enum))
@@ -935,9 +978,10 @@ def pwp_gap_fit(
         __gap_stop=(pl.col(stop) - origin).cast(pl.Float64),
         __stratum=stratum.cast(pl.Int64),
     )
+    by = ["__stratum", *extra]
     # A stratum without events (a high event number reached only by censored rows) adds
     # nothing to the partial likelihood or the score residuals; leave it out.
-    df = df.filter(pl.col(event).sum().over("__stratum") > 0)
+    df = df.filter(pl.col(event).sum().over(by) > 0)
     return cox_fit(
         df,
         duration="__gap_stop",
@@ -946,7 +990,7 @@ def pwp_gap_fit(
         cluster=cluster or id,
         reference=reference,
         entry="__gap_entry",
-        strata="__stratum",
+        strata=by,
         alpha=alpha,
         ph_test=False,
         concordance=False,
@@ -964,6 +1008,7 @@ def pwp_gap(
     event: str = "event",
     enum: str = "enum",
     max_enum: int | None = None,
+    strata: str | Sequence[str] | None = None,
     reference: Mapping[str, Any] | None = None,
     alpha: float = 0.05,
 ) -> pl.DataFrame:
@@ -974,8 +1019,10 @@ def pwp_gap(
     ``coxph(Surv(gap, event) ~ covariates + strata(enum), cluster = id)`` (Efron ties): a
     child is at risk of the ``k``-th re-referral only after the ``k-1``-th, and each has its
     own baseline hazard. ``max_enum`` pools event numbers from ``max_enum`` up into one
-    stratum (late strata are small). Rows split within a gap (time-varying covariates) are
-    handled: the clock restarts at each subject's first row of the stratum. Robust standard
+    stratum (late strata are small); ``strata`` adds stratifying columns (e.g. ``la_code``:
+    each LA has its own baseline for each event number, R's ``strata(enum, la_code)``). Rows
+    split within a gap (time-varying covariates) are handled: the clock restarts at each
+    subject's first row of the stratum. Robust standard
     errors clustered on ``cluster`` (default ``id``). Returns ``[term, hazard_ratio, lower,
     upper, p, coef, se, reference]``.
     """
@@ -989,6 +1036,7 @@ def pwp_gap(
         event=event,
         enum=enum,
         max_enum=max_enum,
+        strata=strata,
         reference=reference,
         alpha=alpha,
     ).table

@@ -97,18 +97,22 @@ def test_the_two_methods_differ_by_far_more_than_the_tolerance(r_data: pl.DataFr
 
 
 MODELS = {
-    "andersen_gill": (rc.andersen_gill_fit, {}),
-    "pwp_gap": (rc.pwp_gap_fit, {}),
-    "pwp_gap_max3": (rc.pwp_gap_fit, {"max_enum": 3}),
+    "andersen_gill": (rc.andersen_gill_fit, ["x", "z", "grp"], {}),
+    "pwp_gap": (rc.pwp_gap_fit, ["x", "z", "grp"], {}),
+    "pwp_gap_max3": (rc.pwp_gap_fit, ["x", "z", "grp"], {"max_enum": 3}),
+    "pwp_gap_max3_by_grp": (rc.pwp_gap_fit, ["x", "z"], {"max_enum": 3, "strata": "grp"}),
+    "andersen_gill_by_grp": (rc.andersen_gill_fit, ["x", "z"], {"strata": "grp"}),
 }
 
 
 @pytest.mark.parametrize("model", list(MODELS))
 def test_models_equal_r_coxph(r_data: pl.DataFrame, model: str) -> None:
     ref = pl.read_csv(R_DIR / "model_reference.csv").filter(pl.col("model") == model)
-    fitter, options = MODELS[model]
-    fit = fitter(r_data, ["x", "z", "grp"], reference={"grp": "a"}, **options)
-    assert fit.table["term"].to_list() == ["x", "z", "grp[b]"]
+    fitter, covariates, options = MODELS[model]
+    fit = fitter(
+        r_data, covariates, reference={"grp": "a"} if "grp" in covariates else None, **options
+    )
+    assert fit.table["term"].to_list() == ref["term"].str.replace("grpb", "grp[b]").to_list()
     np.testing.assert_allclose(fit.table["coef"], ref["coef"], rtol=0, atol=TOL)
     np.testing.assert_allclose(fit.table["se"], ref["robust_se"], rtol=0, atol=TOL)
     np.testing.assert_allclose(np.sqrt(np.diag(fit.model.var)), ref["se"], rtol=0, atol=TOL)
@@ -407,6 +411,14 @@ def test_reconciliation_counts_every_child_and_referral(history: rc.ReferralHist
     assert rec[("end of follow-up", rc.END_LEFT_LA)] == 1
     assert rec[("end of follow-up", rc.END_DIED)] == 1
     assert rec[("end of follow-up", rc.END_TURNED_18)] == 1
+
+
+def test_reconciliation_tables_end_with_their_totals(history: rc.ReferralHistory) -> None:
+    children, referrals, ended = rc.reconciliation_tables(history.reconciliation)
+    for table, total in ((children, 11), (referrals, 16), (ended, 8)):
+        assert table["reason"][-1] == "Total" and table["n"][-1] == total
+        assert table["n"][:-1].sum() == total  # the parts add up to the total
+    assert children["reason"][0] == "first referral outside the window"
 
 
 def test_options_change_what_is_followed(tables: dict[str, pl.DataFrame]) -> None:
