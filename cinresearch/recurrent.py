@@ -37,6 +37,7 @@ from scipy import stats
 
 from cinresearch.codes import AGE_BANDS
 from cinresearch.cohorts import birthday_expr, census_year_window
+from cinresearch.disclosure import round_half_up
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -51,6 +52,7 @@ __all__ = [
     "andersen_gill",
     "andersen_gill_fit",
     "mean_cumulative",
+    "mean_cumulative_table",
     "plot_mean_cumulative",
     "pwp_gap",
     "pwp_gap_fit",
@@ -847,6 +849,42 @@ def mean_cumulative(
     ).select(CURVE_COLUMNS)
 
 
+def mean_cumulative_table(
+    curve: pl.DataFrame,
+    times: Sequence[float],
+    *,
+    min_at_risk: int = 10,
+    time_labels: Mapping[float, str] | None = None,
+    group_label: str = "Group",
+    decimals: int = 2,
+) -> pl.DataFrame:
+    """A :func:`mean_cumulative` curve as a wide table to display: one row per group with
+    ``children`` (followed from time 0) and one text column per time, "0.25 (0.24 to 0.27)"
+    (rounded half up);
+    "c" where fewer than ``min_at_risk`` children were still followed (as survival curves are
+    shown), or beyond the follow-up. Pass ``children`` to disclosure control as a count."""
+    labels = {float(k): v for k, v in (time_labels or {}).items()}
+    names = [labels.get(float(t), f"{float(t):g} days") for t in times]
+    rows = []
+    for (group,), part in curve.group_by("group", maintain_order=True):
+        part = part.sort("time")
+        t = part.get_column("time").cast(pl.Float64).to_numpy()
+        row: dict[str, Any] = {group_label: group, "children": int(part["at_risk"][0])}
+        for name, x in zip(names, times, strict=True):
+            i = int(np.searchsorted(t, float(x), side="right")) - 1  # value at x
+            j = int(np.searchsorted(t, float(x), side="left"))  # at risk at x
+            at_risk = int(part["at_risk"][j]) if j < len(t) else 0
+            est, lo, hi = (part[c][i] for c in ("estimate", "lower", "upper"))
+            if at_risk < min_at_risk or est is None:
+                row[name] = "c"
+            else:
+                lo_, est_, hi_ = (round_half_up(v, decimals=decimals) for v in (lo, est, hi))
+                row[name] = f"{est_:.{decimals}f} ({lo_:.{decimals}f} to {hi_:.{decimals}f})"
+        rows.append(row)
+    schema = {group_label: pl.String, "children": pl.Int64, **dict.fromkeys(names, pl.String)}
+    return pl.DataFrame(rows, schema=schema)
+
+
 # --------------------------------------------------------------------------------------------
 # Regression models
 # --------------------------------------------------------------------------------------------
@@ -1148,6 +1186,7 @@ def plot_mean_cumulative(
             for tick, colour in zip(table_ax.get_yticklabels(), colours, strict=True):
                 tick.set_color(colour)
             table_ax.tick_params(axis="both", length=0)
+            table_ax.tick_params(axis="y", pad=20)
             table_ax.tick_params(axis="x", labelbottom=False)
             table_ax.spines[["top", "right", "bottom", "left"]].set_visible(False)
             table_ax.set_title("Number at risk", fontsize=8.5, fontweight="normal", loc="left")

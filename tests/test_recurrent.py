@@ -214,6 +214,23 @@ def test_mean_cumulative_at_requested_times(three_children: pl.DataFrame) -> Non
     assert c["events"].to_list() == [0, 0, 1, 0]
 
 
+def test_mean_cumulative_table(three_children: pl.DataFrame) -> None:
+    curve = rc.mean_cumulative(three_children)
+    table = rc.mean_cumulative_table(curve, [2, 4], min_at_risk=2, time_labels={2: "day 2"})
+    z = stats.norm.ppf(0.975)
+    f = np.exp(z * np.sqrt(2 / 27) / (1 / 3))
+    assert table.columns == ["Group", "children", "day 2", "4 days"]
+    assert table.row(0) == (
+        "All",
+        3,
+        f"0.33 ({1 / 3 / f:.2f} to {1 / 3 * f:.2f})",
+        table["4 days"][0],
+    )
+    assert table["4 days"][0].startswith("1.00 (")
+    hidden = rc.mean_cumulative_table(curve, [2, 9], min_at_risk=3)
+    assert hidden.row(0)[2:] == ("c", "c")  # 2 at risk on day 2; none beyond day 6
+
+
 def test_groups_follow_level_order_with_missing_last(three_children: pl.DataFrame) -> None:
     frame = three_children.with_columns(
         band=pl.Series(["b", "b", None, "a", "a", "a"], dtype=pl.String)
