@@ -295,7 +295,11 @@ def referral_history(
     census year and ``n_previous`` (= ``enum - 1``) the re-referrals before the row.
     """
     episodes, events = _tables(tables)
-    eps = _prepare_episodes(episodes)
+    all_eps = _prepare_episodes(episodes)
+    undated = all_eps.select(pl.col("referral_date").null_count()).collect().item()
+    if undated:  # the episode key includes the referral date, so this is a broken table
+        raise ValueError(f"episodes has {undated} row(s) without a referral_date")
+    eps = all_eps
     la_end = eps.group_by("la_code").agg(la_data_end=pl.col("data_end").max())
     if data_end is not None:
         cap = date.fromisoformat(data_end) if isinstance(data_end, str) else data_end
@@ -304,7 +308,6 @@ def referral_history(
         eps = eps.filter(pl.col("la_code").is_in([str(c) for c in la_codes]))
     if not include_nfa:
         eps = eps.filter(~pl.col("referral_nfa").fill_null(False))
-    eps = eps.filter(pl.col("referral_date").is_not_null())
     keys = ["child_id", "la_code"]
     first = (
         eps.sort([*keys, "referral_date"])
@@ -319,7 +322,7 @@ def referral_history(
         .join(la_end, on="la_code", how="left")
     )
     moved = (
-        _moves(events, eps)
+        _moves(events, all_eps)  # all LAs: the record moved to may be outside la_codes
         if censor_moves
         else pl.LazyFrame(
             schema={"child_id": pl.String, "la_code": pl.String, "move_date": pl.Date}
@@ -838,7 +841,12 @@ def mean_cumulative(
                 }
             )
         )
-    out = pl.concat(parts) if parts else pl.DataFrame(schema=dict.fromkeys(CURVE_COLUMNS))
+    empty = {
+        "group": pl.String,
+        **dict.fromkeys(["time", "estimate", "lower", "upper", "std_error"], pl.Float64),
+        **dict.fromkeys(["at_risk", "events", "terminal", "censored"], pl.Int64),
+    }
+    out = pl.concat(parts) if parts else pl.DataFrame(schema=empty)
     whole = (
         out.get_column("time").is_finite().all()
         and (out.get_column("time") == out.get_column("time").round()).all()

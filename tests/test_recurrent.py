@@ -447,6 +447,8 @@ def test_options_change_what_is_followed(tables: dict[str, pl.DataFrame]) -> Non
         (1, 0, _days(o, date(2020, 5, 1)), 1, 0, rc.END_REFERRAL),
         (2, _days(o, date(2020, 5, 1)), _days(o, date(2021, 3, 31)), 0, 0, rc.END_DATA_END),
     ]
+    only_201 = rc.referral_history(tables, first_referral_years=(2019, 2021), la_codes=["201"])
+    assert _rows(only_201, "R04")[-1][-1] == rc.END_LEFT_LA  # the move is found in LA 202
     capped = rc.referral_history(tables, data_end="2020-03-31", la_codes=["201"])
     assert capped.frame["la_code"].unique().to_list() == ["201"]
     assert _rows(capped, "R11") == []  # first referral after the capped end of data
@@ -455,6 +457,9 @@ def test_options_change_what_is_followed(tables: dict[str, pl.DataFrame]) -> Non
     assert rc.END_LEFT_LA not in without_events.frame["end_reason"].to_list()
     with pytest.raises(ValueError, match="episodes"):
         rc.referral_history({"events": tables["events"]})
+    undated = tables["episodes"].with_columns(pl.lit(None, pl.Date).alias("referral_date"))
+    with pytest.raises(ValueError, match="without a referral_date"):
+        rc.referral_history({"episodes": undated})
 
 
 def test_history_feeds_the_estimators(history: rc.ReferralHistory) -> None:
