@@ -286,8 +286,8 @@ def referral_history(
       LA as a separate subject). Referrals after censoring are not counted.
     * Ties on the end date: died, then 18th birthday, then left LA, then data end.
     * Children excluded, with a reason: aged 18 or over at the first referral, died before it,
-      first referral after the end of data, or no follow-up after the first referral (it ends
-      on the day of the first referral).
+      first referral after the end of data, no end of data for the LA, or no follow-up after
+      the first referral (it ends on the day of the first referral).
 
     Covariates come from the first referral's episode: ``age_band``, ``age_at_origin``,
     ``disabled`` (``disabled_at_referral`` when the table has it), ``sex``,
@@ -355,6 +355,8 @@ def referral_history(
         .then(pl.lit("died before first referral"))
         .when(pl.col("la_data_end") < pl.col("origin_date"))
         .then(pl.lit("first referral after the end of data"))
+        .when(pl.col("la_data_end").is_null())
+        .then(pl.lit("no end of data for the LA (data_end missing)"))
         .when(pl.col("end_date") <= pl.col("origin_date"))
         .then(pl.lit("no follow-up after the first referral"))
     )

@@ -457,6 +457,11 @@ def test_options_change_what_is_followed(tables: dict[str, pl.DataFrame]) -> Non
     assert rc.END_LEFT_LA not in without_events.frame["end_reason"].to_list()
     with pytest.raises(ValueError, match="episodes"):
         rc.referral_history({"events": tables["events"]})
+    no_end = tables["episodes"].with_columns(
+        data_end=pl.when(pl.col("la_code") == "202").then(None).otherwise("data_end")
+    )
+    reasons = rc.referral_history({"episodes": no_end}).reconciliation
+    assert reasons.filter(pl.col("reason").str.starts_with("no end of data"))["n"].to_list() == [1]
     undated = tables["episodes"].with_columns(pl.lit(None, pl.Date).alias("referral_date"))
     with pytest.raises(ValueError, match="without a referral_date"):
         rc.referral_history({"episodes": undated})
