@@ -27,17 +27,19 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 from scipy import stats
 
 from cinresearch.codes import AGE_BANDS
 from cinresearch.cohorts import birthday_expr, census_year_window
 from cinresearch.disclosure import round_half_up
+
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -1117,6 +1119,8 @@ def plot_mean_cumulative(
     ``min_at_risk`` children are at risk, and the at-risk table below the axis shows smaller
     counts as "<10". Unlike a probability the mean can exceed 1, so the y axis is not capped.
     """
+    from matplotlib.figure import Figure
+
     from cinresearch.plots import FIGSIZE, PALETTE, format_count, house_style
 
     needed = {"group", "time", "estimate", "at_risk"}
