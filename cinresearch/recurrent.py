@@ -531,30 +531,43 @@ def _reconcile(
 
 def reconciliation_tables(
     reconciliation: pl.DataFrame, total_label: str = "Total"
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """A :func:`referral_history` reconciliation as three ``[reason, n]`` tables to display.
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A :func:`referral_history` reconciliation as two tables to display.
 
-    Each ends with a ``total_label`` row that its other rows add up to, so disclosure control
-    (``filters=["reason"]``) can also hide a cell that subtraction would reveal: the children
-    (outside the window, excluded by reason, followed; total = children in the data), the
-    referrals of the children followed (first referrals, re-referrals counted, not counted by
-    reason; total = all their referrals) and how follow-up ended (total = children followed).
+    ``children``: ``[reason, not_followed, followed, children]``, one row per reason a child
+    was not followed (first referral outside the window, each exclusion) and per way follow-up
+    ended, then a ``total_label`` row; ``children = not_followed + followed`` on every row.
+    Shown under disclosure control with ``filters=["reason"]`` and
+    ``row_totals={"children": ["not_followed", "followed"]}``, the suppression holds jointly
+    for the total and for the number of children followed (published again with the mean
+    cumulative function), so no hidden cell follows by subtraction from either; hide the two
+    part columns for display if wanted (they still count as published).
+
+    ``re_referrals``: ``[reason, n]``: the re-referrals counted and those not counted by reason,
+    then their ``total_label`` row (``filters=["reason"]``).
     """
 
-    def part(stages: Sequence[str], total: int) -> pl.DataFrame:
-        rows = reconciliation.filter(pl.col("stage").is_in(list(stages))).select("reason", "n")
-        return pl.concat(
-            [rows, pl.DataFrame({"reason": [total_label], "n": [total]}, schema=rows.schema)]
-        )
+    def rows(stages: Sequence[str]) -> pl.DataFrame:
+        return reconciliation.filter(pl.col("stage").is_in(list(stages))).select("reason", "n")
 
-    def n(stage: str) -> int:
-        return int(reconciliation.filter(pl.col("stage") == stage)["n"].sum())
-
-    children = part(["not in cohort", "excluded", "children out"], n("input"))
-    referral_stages = ["referrals", "referrals not counted"]
-    referrals = part(referral_stages, sum(n(s) for s in referral_stages))
-    ended = part(["end of follow-up"], n("children out"))
-    return children, referrals, ended
+    not_followed = rows(["not in cohort", "excluded"])
+    followed = rows(["end of follow-up"])
+    parts = pl.concat(
+        [
+            not_followed.select("reason", not_followed="n", followed=pl.lit(0, pl.Int64)),
+            followed.select("reason", not_followed=pl.lit(0, pl.Int64), followed="n"),
+        ]
+    )
+    total = parts.select(pl.lit(total_label).alias("reason"), pl.exclude("reason").sum())
+    children = pl.concat([parts, total]).with_columns(
+        children=pl.col("not_followed") + pl.col("followed")
+    )
+    counted = rows(["referrals"]).filter(pl.col("reason") != "first referrals (time 0)")
+    re_referrals = pl.concat([counted, rows(["referrals not counted"])])
+    re_referrals = pl.concat(
+        [re_referrals, re_referrals.select(pl.lit(total_label).alias("reason"), pl.col("n").sum())]
+    )
+    return children, re_referrals
 
 
 # --------------------------------------------------------------------------------------------

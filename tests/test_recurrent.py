@@ -431,11 +431,54 @@ def test_reconciliation_counts_every_child_and_referral(history: rc.ReferralHist
 
 
 def test_reconciliation_tables_end_with_their_totals(history: rc.ReferralHistory) -> None:
-    children, referrals, ended = rc.reconciliation_tables(history.reconciliation)
-    for table, total in ((children, 11), (referrals, 16), (ended, 8)):
-        assert table["reason"][-1] == "Total" and table["n"][-1] == total
-        assert table["n"][:-1].sum() == total  # the parts add up to the total
-    assert children["reason"][0] == "first referral outside the window"
+    children, re_referrals = rc.reconciliation_tables(history.reconciliation)
+    assert children.columns == ["reason", "not_followed", "followed", "children"]
+    total = children.row(-1, named=True)
+    assert total == {"reason": "Total", "not_followed": 3, "followed": 8, "children": 11}
+    parts = children[:-1]
+    assert parts["children"].sum() == 11 and parts["followed"].sum() == 8
+    assert (children["children"] == children["not_followed"] + children["followed"]).all()
+    assert parts.filter(pl.col("followed") > 0)["reason"].to_list() == [
+        rc.END_DATA_END,
+        rc.END_LEFT_LA,
+        rc.END_TURNED_18,
+        rc.END_DIED,
+    ]
+    assert re_referrals.rows() == [
+        ("re-referrals counted (events)", 5),
+        ("after death", 1),
+        ("after leaving the LA", 1),
+        ("on or after the 18th birthday", 1),
+        ("Total", 8),
+    ]
+
+
+def test_children_table_protects_the_number_followed() -> None:
+    """The number of children followed is published with the mean cumulative function, so a
+    small way of ending follow-up must not be recoverable by subtraction from it: hiding it
+    with a cell of the children *not* followed (the smallest other cell) would not do."""
+    from cinresearch.notebook import protect_frame
+
+    reconciliation = pl.DataFrame(
+        {
+            "stage": ["input", "not in cohort", "excluded", "children out"]
+            + ["end of follow-up"] * 4,
+            "reason": ["in", "outside", "no follow-up", "followed"]
+            + [rc.END_DATA_END, rc.END_LEFT_LA, rc.END_DIED, rc.END_TURNED_18],
+            "n": [146, 50, 8, 88, 30, 31, 2, 25],
+        }
+    )
+    children, _ = rc.reconciliation_tables(reconciliation)
+    options = {"count_columns": ["not_followed", "followed", "children"], "filters": ["reason"]}
+    one_way = protect_frame(children, **options)
+    hidden = one_way.filter(pl.col("children") == "c")["reason"].to_list()
+    assert hidden == ["no follow-up", rc.END_DIED]  # died = 88 - 30 - 31 - 25
+    joint = protect_frame(
+        children, **options, row_totals={"children": ["not_followed", "followed"]}
+    )
+    ended = joint.filter(pl.col("followed") != "0", pl.col("reason") != "Total")
+    assert joint.filter(pl.col("reason") == "Total")["followed"].item() == "88"
+    assert (ended["children"] == "c").sum() >= 2  # died and another way of ending
 
 
 def test_options_change_what_is_followed(tables: dict[str, pl.DataFrame]) -> None:
