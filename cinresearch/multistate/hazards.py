@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -17,10 +17,6 @@ from cinresearch.multistate.rows import _prepare_rows
 from cinresearch.multistate.states import Frame
 from cinresearch.survival.coxph import fit_cox
 from cinresearch.survival.design import _design
-
-if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # transition hazards

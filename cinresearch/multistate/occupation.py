@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -16,10 +15,6 @@ from scipy import stats
 
 from cinresearch.multistate.rows import _prepare_rows
 from cinresearch.multistate.states import _SE_BUDGET, Frame
-
-if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # Aalen–Johansen state occupation

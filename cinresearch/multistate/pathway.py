@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import polars as pl
 
@@ -27,10 +27,6 @@ from cinresearch.multistate.states import (
     Frame,
     _check_states,
 )
-
-if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # pathway frame

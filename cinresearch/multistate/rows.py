@@ -6,16 +6,11 @@ Part of :mod:`cinresearch.multistate`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from cinresearch.multistate.pathway import _lazy
 from cinresearch.multistate.states import STATES, Frame
-
-if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
-    pass
-
 
 # --------------------------------------------------------------------------------------------
 # input checks shared by the estimators

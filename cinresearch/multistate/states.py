@@ -6,13 +6,8 @@ Part of :mod:`cinresearch.multistate`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import polars as pl
-
-if TYPE_CHECKING:  # matplotlib is imported only when a figure is drawn
-    pass
-
 
 STATES: tuple[str, ...] = (
     "referred",
