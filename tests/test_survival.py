@@ -638,3 +638,27 @@ def test_discrete_time_logit_matches_row_level_glm():
     )
     np.testing.assert_allclose(oc["se"].to_numpy(), refc.bse * math.sqrt(G / (G - 1)), rtol=1e-6)
     np.testing.assert_allclose(oc["coef"].to_numpy(), ours["coef"].to_numpy(), rtol=1e-10)
+
+
+def test_cox_engine_ignores_a_stratum_without_events():
+    """A stratum with no events changes nothing (R's coxph gives the same fit with or without
+    it); the engine used to fail on one."""
+    from cinresearch.survival.coxph import fit_cox
+
+    rng = np.random.default_rng(5)
+    n = 90
+    X = rng.normal(size=(n, 2))
+    stop = rng.integers(1, 25, n).astype(float)
+    event = (rng.random(n) < 0.6).astype(int)
+    strata = np.repeat([0, 1, 2], 30)
+    event[strata == 2] = 0
+    cluster = np.arange(n) // 2
+    with_empty = fit_cox(X, stop, event, strata=strata, cluster=cluster)
+    keep = strata < 2
+    without = fit_cox(X[keep], stop[keep], event[keep], strata=strata[keep], cluster=cluster[keep])
+    np.testing.assert_allclose(with_empty.coef, without.coef, rtol=1e-12)
+    for name in ("var", "robust_var"):
+        if getattr(with_empty, name, None) is not None:
+            np.testing.assert_allclose(
+                getattr(with_empty, name), getattr(without, name), rtol=1e-10
+            )

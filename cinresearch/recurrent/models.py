@@ -57,8 +57,6 @@ def andersen_gill_fit(
 
     by = [strata] if isinstance(strata, str) else list(strata or [])
     df = _model_rows(frame, start, stop, [*covariates, cluster or id, *by])
-    if by:  # strata without events add nothing (see pwp_gap_fit)
-        df = df.filter(pl.col(event).sum().over(by) > 0)
     return cox_fit(
         df,
         duration=stop,
@@ -145,9 +143,6 @@ def pwp_gap_fit(
         __stratum=stratum.cast(pl.Int64),
     )
     by = ["__stratum", *extra]
-    # A stratum without events (a high event number reached only by censored rows) adds
-    # nothing to the partial likelihood or the score residuals; leave it out.
-    df = df.filter(pl.col(event).sum().over(by) > 0)
     return cox_fit(
         df,
         duration="__gap_stop",

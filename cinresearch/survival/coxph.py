@@ -201,8 +201,12 @@ def fit_cox(
     entry = np.full(n, -np.inf) if entry is None else np.asarray(entry, dtype=np.float64)
     codes = np.zeros(n, dtype=np.int64) if strata is None else np.asarray(strata)
     Xc = X - X.mean(0)  # centring, as R does; leaves coefficients unchanged
+    # a stratum without events adds nothing to the likelihood, score, information or (its
+    # baseline hazard being zero) to any score residual, so it is left out
     strata_list = [
-        _Stratum(np.flatnonzero(codes == c), stop, entry, event) for c in np.unique(codes)
+        _Stratum(np.flatnonzero(codes == c), stop, entry, event)
+        for c in np.unique(codes)
+        if event[codes == c].any()
     ]
     beta = np.zeros(p)
     ll, U, info = _loglik_score_info(strata_list, Xc, beta)
