@@ -357,7 +357,7 @@ def test_disabled_at_referral_in_built_episodes(stores):
 def test_report_says_which_basis():
     from typer.testing import CliRunner
 
-    from cinresearch import reports
+    from cinresearch.report import runner as reports
     from cinresearch.cli import app
 
     assert "revised" in reports._index_html(2018, [], {}, [], "revised")
