@@ -4,10 +4,10 @@ One store is built per test session (shared by the pytest-xdist workers through 
 ``cinresearch.synth.generate`` (3 LAs, census years 2018-2021, small scale, with the documented
 data faults so the data-quality chapter has rejects and a failed file to report), loaded with
 the demo key and built into journeys. Each notebook is then executed by papermill through
-``cinresearch.report.runner.run_notebook`` with the default parameters (England, latest year) and with
-non-default ones (an earlier census year, one LA). Each run must succeed with nothing written
-to stderr (no warnings, no tracebacks), and its HTML must contain no identifier: neither the
-raw LAchildIDs / UPNs of the synthetic truth files nor the pseudonymised ids of the store.
+``cinresearch.report.runner.run_notebook`` with the default parameters (England, latest year)
+and with non-default ones (an earlier census year, one LA). Each run must succeed with nothing
+written to stderr (no warnings, no tracebacks), and its HTML must contain no identifier: neither
+the raw LAchildIDs / UPNs of the synthetic truth files nor the pseudonymised ids of the store.
 """
 
 from __future__ import annotations
