@@ -15,6 +15,7 @@ partially executed notebook is kept next to the HTML for debugging.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -23,7 +24,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -139,6 +140,33 @@ def _kernel_transport(folder: Path) -> dict[str, Any]:
     return {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(folder / "k")}})}
 
 
+#: The folder holding this ``cinresearch`` package (a source tree when it has pyproject.toml).
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def _kernel_environment() -> Iterator[None]:
+    """The environment notebook kernels start with: the Agg backend, and — when the runner
+    runs from a source tree — that tree first on ``PYTHONPATH`` (relative entries made
+    absolute), so a kernel started in ``notebooks/`` imports the same ``cinresearch`` as the
+    runner rather than another installed copy. Restored afterwards."""
+    saved = {key: os.environ.get(key) for key in ("MPLBACKEND", "PYTHONPATH")}
+    paths = [os.path.abspath(p) for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
+    if (_SOURCE_ROOT / "pyproject.toml").exists():
+        paths = [str(_SOURCE_ROOT), *[p for p in paths if p != str(_SOURCE_ROOT)]]
+    os.environ["MPLBACKEND"] = "Agg"
+    if paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(paths)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_notebook(
     name: str,
     out_dir: Path,
@@ -159,19 +187,18 @@ def run_notebook(
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / f"{name}.ipynb"
     started = time.perf_counter()
-    env_before = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"
     sockets = tempfile.TemporaryDirectory(prefix="cinresearch-kernel-")
     try:
-        pm.execute_notebook(
-            str(source),
-            str(executed),
-            parameters=parameters,
-            kernel_name=kernel_name,
-            progress_bar=False,
-            cwd=str(notebook_dir),
-            **_kernel_transport(Path(sockets.name)),
-        )
+        with _kernel_environment():
+            pm.execute_notebook(
+                str(source),
+                str(executed),
+                parameters=parameters,
+                kernel_name=kernel_name,
+                progress_bar=False,
+                cwd=str(notebook_dir),
+                **_kernel_transport(Path(sockets.name)),
+            )
     except pm.PapermillExecutionError as err:
         raise ReportError(
             f"notebook {name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
@@ -179,10 +206,6 @@ def run_notebook(
         ) from None
     finally:
         sockets.cleanup()
-        if env_before is None:
-            os.environ.pop("MPLBACKEND", None)
-        else:
-            os.environ["MPLBACKEND"] = env_before
     seconds = time.perf_counter() - started
     nb = nbformat.read(executed, as_version=4)
     exporter = HTMLExporter(
