@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from cinresearch.cohorts import age_expr
-from cinresearch.journeys.episodes import census_year_of
+from cinresearch.journeys.episodes import age_in_years, census_year_of
 from cinresearch.pseudonymise import DEMO_KEY, Pseudonymiser
 from cinresearch.publication import la_lookup
 from cinresearch.store import Store
@@ -202,5 +201,6 @@ def census_year_expr(column: str) -> pl.Expr:
 
 
 def age_at_31_march_expr(birth: str = "birth_date", census_year: str = "census_year") -> pl.Expr:
-    """Age in completed years at 31 March of each row's census year (null without a birth date)."""
-    return age_expr(birth, pl.date(pl.col(census_year).cast(pl.Int32), 3, 31))
+    """Age in completed years at 31 March of each row's census year (null without a birth date;
+    the journeys' rule, :func:`cinresearch.journeys.episodes.age_in_years`)."""
+    return age_in_years(pl.col(birth), pl.date(pl.col(census_year).cast(pl.Int32), 3, 31))
