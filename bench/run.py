@@ -23,7 +23,7 @@ Stages (each measured in its own subprocess: wall time, CPU time and peak RSS, f
                (``cinresearch.journeys.build_journeys``).
 ``survival``   survival frame (``cinresearch.cohorts``) + Aalen-Johansen + Cox (``cinresearch.survival``)
                on the built store.
-``report``     ``cinresearch.reports.build_report`` on the built store.
+``report``     ``cinresearch.report.runner.build_report`` on the built store.
 ``scaling``    (not in the default list) the loader, and load + journey build, at 1, 2, 4, 8
                LA-equivalents; the numbers behind ``bench/SCALING.md``.
 
@@ -432,7 +432,7 @@ def worker(name: str, params: dict[str, Any]) -> None:
         )
     elif name == "report":
         try:
-            from cinresearch.reports import build_report
+            from cinresearch.report.runner import build_report
         except ImportError as err:
             return _skip("report", err)
         index = build_report(params["store"], params["year"], params["out"], las=(), progress=False)

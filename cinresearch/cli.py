@@ -271,7 +271,7 @@ def report(
     ),
 ) -> None:
     """Run the notebooks with papermill and render the annual report as HTML + EES CSVs."""
-    from cinresearch.reports import build_report
+    from cinresearch.report.runner import build_report
 
     target = out or Path("reports") / str(year)
     index = build_report(

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from test_notebooks import synthetic  # noqa: F401  (session fixture: built synthetic store)
 
-from cinresearch.reports import build_report
+from cinresearch.report.runner import build_report
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ One store is built per test session (shared by the pytest-xdist workers through 
 ``cinresearch.synth.generate`` (3 LAs, census years 2018-2021, small scale, with the documented
 data faults so the data-quality chapter has rejects and a failed file to report), loaded with
 the demo key and built into journeys. Each notebook is then executed by papermill through
-``cinresearch.reports.run_notebook`` with the default parameters (England, latest year) and with
-non-default ones (an earlier census year, one LA). Each run must succeed with nothing written
-to stderr (no warnings, no tracebacks), and its HTML must contain no identifier: neither the
-raw LAchildIDs / UPNs of the synthetic truth files nor the pseudonymised ids of the store.
+``cinresearch.report.runner.run_notebook`` with the default parameters (England, latest year)
+and with non-default ones (an earlier census year, one LA). Each run must succeed with nothing
+written to stderr (no warnings, no tracebacks), and its HTML must contain no identifier: neither
+the raw LAchildIDs / UPNs of the synthetic truth files nor the pseudonymised ids of the store.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ import nbformat
 import polars as pl
 import pytest
 
-from cinresearch import reports
+from cinresearch.report import runner
 from cinresearch.tools.check_notebooks import problems
 
-NOTEBOOKS = reports.REPORT_NOTEBOOKS
-NOTEBOOK_DIR = reports.NOTEBOOK_DIR
+NOTEBOOKS = runner.REPORT_NOTEBOOKS
+NOTEBOOK_DIR = runner.NOTEBOOK_DIR
 COMMON_PARAMETERS = ("store", "census_year", "la_code", "suppression_threshold")
 
 # Data URIs (the embedded PNG figures) are not text a reader sees; ids are searched elsewhere.
@@ -117,11 +117,11 @@ def test_notebook_runs_clean(
             "la_code": _smallest_la(store),
             "suppression_threshold": 6,
         }
-    run = reports.run_notebook(name, tmp_path, {"store": str(store), **parameters})
+    run = runner.run_notebook(name, tmp_path, {"store": str(store), **parameters})
     assert run.warnings == [], f"{name} wrote to stderr: {run.warnings}"
     html = (tmp_path / run.html).read_text(encoding="utf-8")
     assert run.title in html
-    for leak in ("Traceback", "Warning:", "import polars", "nb.show_table"):
+    for leak in ("Traceback", "Warning:", "import polars", "show_table("):
         assert leak not in html, f"{name}: {leak!r} in the rendered HTML"
     found = _visible_tokens(html) & identifiers
     assert not found, f"{name}: {len(found)} identifier(s) in the HTML"
@@ -145,7 +145,7 @@ def test_timelines_only_for_synthetic_data(synthetic: Path, tmp_path: Path) -> N
         if "key_id" in entry.get("detail", {}):
             entry["detail"]["key_id"] = "not-the-demo"
     (store / "manifest.json").write_text(json.dumps(manifest))
-    run = reports.run_notebook(
+    run = runner.run_notebook(
         "02_journeys",
         tmp_path / "out",
         {"store": str(store), "census_year": 2021, "la_code": "ENG"},

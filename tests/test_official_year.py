@@ -357,8 +357,8 @@ def test_disabled_at_referral_in_built_episodes(stores):
 def test_report_says_which_basis():
     from typer.testing import CliRunner
 
-    from cinresearch import reports
     from cinresearch.cli import app
+    from cinresearch.report import runner as reports
 
     assert "revised" in reports._index_html(2018, [], {}, [], "revised")
     assert "own return" in reports._index_html(2018, [], {}, [], "as_returned")

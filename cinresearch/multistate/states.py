@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from cinresearch.plots.style import PATHWAY_STATE_COLOURS
+
 STATES: tuple[str, ...] = (
     "referred",
     "assessment",
@@ -49,19 +51,8 @@ STATE_LABELS: dict[str, str] = {
     "closed": "Closed",
 }
 
-#: Colours of the states in figures: the Okabe–Ito palette of :mod:`cinresearch.plots`
-#: (closed in its light grey, behind the rest).
-STATE_COLOURS: dict[str, str] = {
-    "referred": "#56B4E9",  # sky blue
-    "assessment": "#0072B2",  # blue
-    "s47": "#009E73",  # bluish green
-    "icpc": "#F0E442",  # yellow
-    "cpp": "#E69F00",  # orange
-    "pre_proceedings": "#CC79A7",  # reddish purple
-    "court": "#000000",  # black
-    "care": "#D55E00",  # vermillion
-    "closed": "#D9D9D9",  # light grey
-}
+#: Colours of the states in figures (defined with the house style in :mod:`cinresearch.plots`).
+STATE_COLOURS: dict[str, str] = PATHWAY_STATE_COLOURS
 
 #: Episode characteristics carried onto the rows when ``covariates`` is not given (those present).
 DEFAULT_COVARIATES: tuple[str, ...] = (

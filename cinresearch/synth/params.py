@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-AGE_BANDS: tuple[str, ...] = ("unborn", "under 1", "1-4", "5-9", "10-15", "16+")
+# Age bands: cinresearch.codes.AGE_BANDS (the one list of DfE age bands).
 AGE_BAND_REFERENCE = "5-9"
 
 

@@ -36,13 +36,13 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from cinresearch.codes import AGE_BANDS
 from cinresearch.synth import dates as D
 from cinresearch.synth.arrays import NA, date_series, pick
 from cinresearch.synth.care import cla_episodes_frame
 from cinresearch.synth.education import npd_frame
 from cinresearch.synth.ids import make_la_child_ids, make_upns
 from cinresearch.synth.params import (
-    AGE_BANDS,
     ASSESSMENT_FACTOR_21_NOT_IN_NEED,
     ASSESSMENT_FACTOR_GROUPS,
     ASSESSMENT_NO_FACTORS_SHARE,
