@@ -366,7 +366,7 @@ def test_styled_table_html_has_title_notes_and_escapes() -> None:
 
 
 def test_plain_html_fallback_escapes_and_aligns() -> None:
-    from cinresearch.publication import _plain_html
+    from cinresearch.publication.ees import _plain_html
 
     frame = pl.DataFrame({"la_name": ["<b>"], "referrals": [12]})
     text = _plain_html(frame, "Title & more", ["Note <1>"], None)

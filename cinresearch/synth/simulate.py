@@ -24,6 +24,10 @@ So the cause-specific hazard of "CPP start" after a non-NFA referral is exactly
 proportional in the planted covariates, with closure without a plan as competing event.
 Codes are carried as small integer indices into label tuples and turned into strings only
 when the frames are built.
+
+Long module: one vectorised simulation — the episode rounds and the frames built from the same
+arrays — whose helpers all index the array layout of :class:`SynthWorld` and read best beside
+the loop that fills it; split apart they would pass a dozen parallel arrays between modules.
 """
 
 from __future__ import annotations
