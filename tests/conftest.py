@@ -6,6 +6,8 @@ Nothing here is autouse: other test modules are unaffected unless they ask for a
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,39 @@ def snapshot(root: Path) -> dict[str, str]:
         if path.is_file() and not rel.startswith("reports/"):
             out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
+
+
+@pytest.fixture(scope="session")
+def planted_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic world of the planted-effect tests (12 LAs, census years 2018-2020, scale
+    1500, seed 7): generated, loaded with the demo key and built once per test run, shared by
+    every xdist worker (a directory made with ``mkdir`` is the lock). ``<root>/synth`` holds
+    the returns and the generator's truth, ``<root>/store`` the built store. Read only."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root, lock = shared / "planted_world", shared / "planted_world.lock"
+    done = root / ".built"
+    while True:
+        if done.exists():
+            return root
+        try:
+            os.mkdir(lock)
+            break
+        except FileExistsError:
+            time.sleep(0.5)
+    try:
+        if not done.exists():
+            from cinresearch.io.loader import load_paths
+            from cinresearch.journeys import build_journeys
+            from cinresearch.pseudonymise import load_key
+            from cinresearch.synth import generate
+
+            generate(root / "synth", las=12, years=(2018, 2020), scale=1500, seed=7, progress=False)
+            store = Store(root / "store")
+            report = load_paths([root / "synth"], store, load_key(demo=True), progress=False)
+            assert not report.failed
+            build_journeys(store, progress=False)
+            done.touch()
+    finally:
+        os.rmdir(lock)
+    return root

@@ -102,8 +102,9 @@ def test_attacker_recovers_cells_from_a_weakened_publication(weakened: Path, tru
     assert all(r[1] in r[3] for r in exact)
 
 
-def test_single_la_region_copy_is_an_attack_the_attacker_sees(tmp_path: Path) -> None:
-    """Hand-made file: a region with one LA, published as a rounded copy, gives its c away."""
+def _single_la_region_file(folder: Path) -> tuple:
+    """A hand-made headline file where a region with one LA is a rounded copy of it; returns the
+    attacker's key of the LA's ``c`` cell."""
     rows = [
         ("National", "", "", "20"),
         ("Regional", "E12000001", "", "low"),
@@ -129,9 +130,14 @@ def test_single_la_region_copy_is_an_attack_the_attacker_sees(tmp_path: Path) ->
             "indicator_dp": ["0"],
         }
     )
-    data.write_csv(tmp_path / "cin_headline_measures.csv")
-    meta.write_csv(tmp_path / "cin_headline_measures.meta.csv")
-    key = ("cin_at_31_march", ("2024", LA, "E12000001", "841"), ())
+    data.write_csv(folder / "cin_headline_measures.csv")
+    meta.write_csv(folder / "cin_headline_measures.meta.csv")
+    return ("cin_at_31_march", ("2024", LA, "E12000001", "841"), ())
+
+
+def test_single_la_region_copy_is_an_attack_the_attacker_sees(tmp_path: Path) -> None:
+    """Hand-made file: a region with one LA, published as a rounded copy, gives its c away."""
+    key = _single_la_region_file(tmp_path)
     result = attack_folder(tmp_path, {("cin_headline_measures", key): 3.0})
     # region "low" says 1..4; England 20 (15..24) minus 20 says 1..4 as well: 4 values < 5
     assert [r[0] for r in result["recovered"]] == [[("cin_headline_measures", key)]]
@@ -176,12 +182,14 @@ def test_rounded_percentages_come_from_rounded_counts(published: Path) -> None:
     assert checked
 
 
-def test_attack_command_fails_on_a_weakened_publication_and_passes_on_ours(
-    published: Path, weakened: Path, capsys
+def test_attack_command_fails_on_a_disclosive_file_and_passes_on_ours(
+    published: Path, tmp_path: Path, capsys
 ) -> None:
     from cinresearch.tools.disclosure_attack import main
 
     assert main([str(published)]) == 0
-    assert main([str(weakened)]) == 1
+    assert "0 narrowed" in capsys.readouterr().out
+    _single_la_region_file(tmp_path)  # (the weakened publication is attacked above)
+    assert main([str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "0 narrowed" in out and "suppressed cells attacked" in out
+    assert "1 narrowed" in out and "cin_headline_measures" in out

@@ -494,19 +494,11 @@ BEFORE_PLAN = ["referred", "assessment", "s47", "icpc"]
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from cinresearch.io.loader import load_paths
-    from cinresearch.journeys import build_journeys
-    from cinresearch.pseudonymise import load_key
+def planted(planted_world: Path) -> dict:
     from cinresearch.store import Store
-    from cinresearch.synth import generate
 
-    root = tmp_path_factory.mktemp("multistate_planted")
-    generate(root / "synth", las=12, years=(2018, 2020), scale=1500, seed=7, progress=False)
+    root = planted_world
     store = Store(root / "store")
-    report = load_paths([root / "synth"], store, load_key(demo=True), progress=False)
-    assert not report.failed
-    build_journeys(store, progress=False)
     episodes = store.read("episodes").filter(
         pl.col("referral_date").is_between(D(2018, 4, 1), D(2020, 3, 31))
     )

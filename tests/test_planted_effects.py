@@ -17,11 +17,7 @@ import pytest
 import yaml
 
 from cinresearch import cohorts, survival
-from cinresearch.io.loader import load_paths
-from cinresearch.journeys import build_journeys
-from cinresearch.pseudonymise import load_key
 from cinresearch.store import Store
-from cinresearch.synth import generate
 
 EFFECTS = yaml.safe_load(
     (Path(__file__).resolve().parent.parent / "data_contracts" / "synth_effects.yaml").read_text()
@@ -31,13 +27,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("planted")
-    generate(root / "synth", las=12, years=(2018, 2020), scale=1500, seed=7, progress=False)
+def pipeline(planted_world: Path) -> dict:
+    root = planted_world
     store = Store(root / "store")
-    report = load_paths([root / "synth"], store, load_key(demo=True), progress=False)
-    assert not report.failed
-    build_journeys(store, progress=False)
     episodes = store.read("episodes")
     cohort = cohorts.define_cohort(
         {"name": "referrals_2019_2020", "origin": "referral", "census_years": [2019, 2020]},

@@ -551,19 +551,11 @@ def test_plot_mean_cumulative(r_data: pl.DataFrame) -> None:
 
 
 @pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from cinresearch.io.loader import load_paths
-    from cinresearch.journeys import build_journeys
-    from cinresearch.pseudonymise import load_key
+def synthetic(planted_world: Path) -> dict:
     from cinresearch.store import Store
-    from cinresearch.synth import generate
 
-    root = tmp_path_factory.mktemp("recurrent")
-    generate(root / "synth", las=12, years=(2018, 2020), scale=1500, seed=7, progress=False)
+    root = planted_world
     store = Store(root / "store")
-    report = load_paths([root / "synth"], store, load_key(demo=True), progress=False)
-    assert not report.failed
-    build_journeys(store, progress=False)
     return {"root": root, "store": store}
 
 
