@@ -56,6 +56,52 @@ def _at_risk_at(part: pl.DataFrame, times: Sequence[float]) -> list[int]:
     return out
 
 
+def draw_at_risk_table(
+    table_ax: Axes,
+    ax: Axes,
+    curve: pl.DataFrame,
+    groups: Sequence[str],
+    colours: Sequence[str],
+    tmax: float,
+    at_risk_times: Sequence[float] | None = None,
+    min_at_risk: int = 0,
+) -> None:
+    """The "Number at risk" table under a curve figure: one row per group in its colour, the
+    number at risk (``curve``'s ``at_risk``, first row at/after each time) under each x tick
+    (or at ``at_risk_times``), counts below ``min_at_risk`` shown as small by
+    :func:`format_count`. One drawer for every curve figure (survival, cumulative incidence,
+    mean cumulative function)."""
+    ticks = (
+        [x for x in ax.get_xticks() if 0 <= x <= tmax]
+        if at_risk_times is None
+        else list(at_risk_times)
+    )
+    table_ax.set_xlim(ax.get_xlim())
+    table_ax.set_ylim(-0.5, len(groups) - 0.5)
+    table_ax.invert_yaxis()
+    for row, (colour, g) in enumerate(zip(colours, groups, strict=True)):
+        counts = _at_risk_at(curve.filter(pl.col("group") == g).sort("time"), ticks)
+        for x, n in zip(ticks, counts, strict=True):
+            table_ax.text(
+                x,
+                row,
+                format_count(n, max(min_at_risk, 1) if min_at_risk else 1),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color=colour,
+            )
+    table_ax.set_yticks(range(len(groups)), labels=list(groups), fontsize=8)
+    for tick, colour in zip(table_ax.get_yticklabels(), colours, strict=True):
+        tick.set_color(colour)
+    table_ax.tick_params(axis="both", length=0)
+    table_ax.tick_params(axis="y", pad=20)
+    table_ax.tick_params(axis="x", labelbottom=False)
+    table_ax.spines[["top", "right", "bottom", "left"]].set_visible(False)
+    table_ax.set_title("Number at risk", fontsize=8.5, fontweight="normal", loc="left")
+    ax.tick_params(axis="x", labelbottom=True)
+
+
 def plot_survival(
     curve: pl.DataFrame,
     ax: Axes | None = None,
@@ -163,34 +209,8 @@ def plot_survival(
             ax.legend(title=legend_title, loc="best")
 
         if table_ax is not None:
-            if at_risk_times is None:
-                ticks = [x for x in ax.get_xticks() if 0 <= x <= tmax]
-            else:
-                ticks = list(at_risk_times)
-            table_ax.set_xlim(ax.get_xlim())
-            table_ax.set_ylim(-0.5, len(groups) - 0.5)
-            table_ax.invert_yaxis()
-            for row, (colour, g) in enumerate(zip(series_colours, groups, strict=True)):
-                counts = _at_risk_at(curve.filter(pl.col("group") == g).sort("time"), ticks)
-                for x, n in zip(ticks, counts, strict=True):
-                    table_ax.text(
-                        x,
-                        row,
-                        format_count(n, max(min_at_risk, 1) if min_at_risk else 1),
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color=colour,
-                    )
-            table_ax.set_yticks(range(len(groups)), labels=groups, fontsize=8)
-            for tick, colour in zip(table_ax.get_yticklabels(), series_colours, strict=True):
-                tick.set_color(colour)
-            table_ax.tick_params(axis="both", length=0)
-            table_ax.tick_params(axis="y", pad=20)
-            table_ax.tick_params(axis="x", labelbottom=False)
-            for side in ("top", "right", "bottom", "left"):
-                table_ax.spines[side].set_visible(False)
-            table_ax.set_title("Number at risk", fontsize=8.5, fontweight="normal", loc="left")
-            ax.tick_params(axis="x", labelbottom=True)
+            draw_at_risk_table(
+                table_ax, ax, curve, groups, series_colours, tmax, at_risk_times, min_at_risk
+            )
         ax.set_xlabel(xlabel)
     return fig

@@ -46,7 +46,8 @@ def plot_mean_cumulative(
     """
     from matplotlib.figure import Figure
 
-    from cinresearch.plots import FIGSIZE, PALETTE, format_count, house_style
+    from cinresearch.plots import FIGSIZE, PALETTE, house_style
+    from cinresearch.plots.curves import draw_at_risk_table
 
     needed = {"group", "time", "estimate", "at_risk"}
     if missing := needed - set(curve.columns):
@@ -97,38 +98,8 @@ def plot_mean_cumulative(
         if groups != [ALL_GROUP]:
             ax.legend(title=legend_title, loc="upper left")
         if table_ax is not None:
-            ticks = (
-                [x for x in ax.get_xticks() if 0 <= x <= tmax]
-                if at_risk_times is None
-                else list(at_risk_times)
+            draw_at_risk_table(
+                table_ax, ax, curve, groups, colours, tmax, at_risk_times, min_at_risk
             )
-            table_ax.set_xlim(ax.get_xlim())
-            table_ax.set_ylim(-0.5, len(groups) - 0.5)
-            table_ax.invert_yaxis()
-            for row, (colour, g) in enumerate(zip(colours, groups, strict=True)):
-                part = curve.filter(pl.col("group") == g).sort("time")
-                t = part.get_column("time").cast(pl.Float64).to_numpy()
-                n = part.get_column("at_risk").to_numpy()
-                for x in ticks:
-                    i = int(np.searchsorted(t, float(x), side="left"))
-                    count = int(n[i]) if i < len(t) else 0
-                    table_ax.text(
-                        x,
-                        row,
-                        format_count(count, max(min_at_risk, 1)),
-                        ha="center",
-                        va="center",
-                        fontsize=8,
-                        color=colour,
-                    )
-            table_ax.set_yticks(range(len(groups)), labels=groups, fontsize=8)
-            for tick, colour in zip(table_ax.get_yticklabels(), colours, strict=True):
-                tick.set_color(colour)
-            table_ax.tick_params(axis="both", length=0)
-            table_ax.tick_params(axis="y", pad=20)
-            table_ax.tick_params(axis="x", labelbottom=False)
-            table_ax.spines[["top", "right", "bottom", "left"]].set_visible(False)
-            table_ax.set_title("Number at risk", fontsize=8.5, fontweight="normal", loc="left")
-            ax.tick_params(axis="x", labelbottom=True)
         ax.set_xlabel(xlabel)
     return fig
