@@ -205,8 +205,7 @@ def fit_cox(
     # baseline hazard being zero) to any score residual, so it is left out
     strata_list = [
         _Stratum(np.flatnonzero(codes == c), stop, entry, event)
-        for c in np.unique(codes)
-        if event[codes == c].any()
+        for c in np.unique(codes[event != 0])
     ]
     beta = np.zeros(p)
     ll, U, info = _loglik_score_info(strata_list, Xc, beta)
